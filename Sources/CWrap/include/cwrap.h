@@ -1,0 +1,50 @@
+/*
+ * cwrap.h - what the Swift side of libwrap needs from its C side.
+ *
+ * The C side holds only what Swift cannot express: libwrap's exported data
+ * symbols (with Debian's sizes), its variadic functions, and the longjmp()
+ * into a caller's tcpd_buf. The functions below read and write that data for
+ * Swift (Swift 6 cannot touch C globals directly), and name the Swift entry
+ * points the C side calls.
+ */
+#ifndef CWRAP_H
+#define CWRAP_H
+
+#include "../../../Include/tcpd.h"
+#include <sys/socket.h>
+
+/* Accessors for the exported data. */
+const char *cwrap_allow_table(void);
+const char *cwrap_deny_table(void);
+int cwrap_verbose(void);
+int cwrap_dry_run(void);
+void cwrap_set_dry_run(int value);
+int cwrap_resident(void);
+void cwrap_bump_resident(void);
+int cwrap_rfc931_timeout(void);
+void cwrap_set_rfc931_timeout(int seconds);
+int cwrap_allow_severity(void);
+int cwrap_deny_severity(void);
+void cwrap_set_severities(int value);
+void cwrap_get_context(char **file, int *line);
+void cwrap_set_context(char *file, int line);
+char *cwrap_unknown(void);
+char *cwrap_paranoid(void);
+
+/* Per-thread result buffers (libwrap used static ones). */
+char *cwrap_client_buffer(void);  /* eval_client(): 2 * STRING_LENGTH */
+char *cwrap_server_buffer(void);  /* eval_server(): 2 * STRING_LENGTH */
+char *cwrap_port_buffer(void);    /* eval_port(): 16 */
+struct sockaddr_storage *cwrap_client_storage(void); /* sock_host() */
+struct sockaddr_storage *cwrap_server_storage(void);
+
+/* syslog(priority, "%s", message): one call site for all logging. */
+void cwrap_syslog(int priority, const char *message);
+
+/* Implemented in Swift (Sources/Wrap). */
+void swrap_request_reset(struct request_info *request);
+void swrap_request_set_string(struct request_info *request, int key, const char *value);
+/* process_options() without the jump: 0 go on, AC_PERMIT or AC_DENY. */
+int swrap_process_options(char *options, struct request_info *request);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * tcpd_abi.c - libwrap's data symbols and variadic functions.
+ *
+ * Everything here exists because Swift cannot define it: C data objects
+ * that programs link to by copy relocation (their sizes must equal Debian's),
+ * functions taking "...", and longjmp() into the caller's tcpd_buf. The
+ * logic behind each function lives in Swift (Sources/Wrap).
+ */
+#include "cwrap.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+/* The exported data, with Debian's initial values. */
+char *hosts_allow_table = "/etc/hosts.allow";
+char *hosts_deny_table = "/etc/hosts.deny";
+int hosts_access_verbose = 0;
+int resident = -1;
+int rfc931_timeout = 10;
+int dry_run = 0;
+char unknown[] = STRING_UNKNOWN;
+char paranoid[] = STRING_PARANOID;
+jmp_buf tcpd_buf;
+struct tcpd_context tcpd_context;
+int allow_severity __attribute__((weak)) = LOG_INFO;
+int deny_severity __attribute__((weak)) = LOG_WARNING;
+
+_Static_assert(sizeof(jmp_buf) == 200, "tcpd_buf must be 200 bytes, as in Debian");
+_Static_assert(sizeof(struct tcpd_context) == 16, "tcpd_context must be 16 bytes");
+_Static_assert(sizeof(struct host_info) == 280, "struct host_info layout");
+_Static_assert(sizeof(struct request_info) == 872, "struct request_info layout");
+
+const char *cwrap_allow_table(void) { return hosts_allow_table; }
+const char *cwrap_deny_table(void) { return hosts_deny_table; }
+int cwrap_verbose(void) { return hosts_access_verbose; }
+int cwrap_dry_run(void) { return dry_run; }
+void cwrap_set_dry_run(int value) { dry_run = value; }
+int cwrap_resident(void) { return resident; }
+void cwrap_bump_resident(void) { if (resident <= 0) resident++; }
+int cwrap_rfc931_timeout(void) { return rfc931_timeout; }
+void cwrap_set_rfc931_timeout(int seconds) { rfc931_timeout = seconds; }
+int cwrap_allow_severity(void) { return allow_severity; }
+int cwrap_deny_severity(void) { return deny_severity; }
+void cwrap_set_severities(int value) { allow_severity = deny_severity = value; }
+char *cwrap_unknown(void) { return unknown; }
+char *cwrap_paranoid(void) { return paranoid; }
+
+void cwrap_get_context(char **file, int *line)
+{
+    *file = tcpd_context.file;
+    *line = tcpd_context.line;
+}
+
+void cwrap_set_context(char *file, int line)
+{
+    tcpd_context.file = file;
+    tcpd_context.line = line;
+}
+
+static __thread char client_buffer[2 * STRING_LENGTH];
+static __thread char server_buffer[2 * STRING_LENGTH];
+static __thread char port_buffer[16];
+static __thread struct sockaddr_storage client_storage;
+static __thread struct sockaddr_storage server_storage;
+
+char *cwrap_client_buffer(void) { return client_buffer; }
+char *cwrap_server_buffer(void) { return server_buffer; }
+char *cwrap_port_buffer(void) { return port_buffer; }
+struct sockaddr_storage *cwrap_client_storage(void) { return &client_storage; }
+struct sockaddr_storage *cwrap_server_storage(void) { return &server_storage; }
+
+void cwrap_syslog(int priority, const char *message)
+{
+    int saved = errno;
+    syslog(priority, "%s", message);
+    errno = saved;
+}
+
+/* request_fill - decode RQ_* key/value pairs until a 0 key. */
+static struct request_info *request_fill(struct request_info *request, va_list ap)
+{
+    int key;
+
+    while ((key = va_arg(ap, int)) > 0) {
+        switch (key) {
+        case RQ_FILE:
+            request->fd = va_arg(ap, int);
+            break;
+        case RQ_CLIENT_SIN:
+            request->client->sin = va_arg(ap, void *);
+            break;
+        case RQ_SERVER_SIN:
+            request->server->sin = va_arg(ap, void *);
+            break;
+        case RQ_DAEMON:
+        case RQ_USER:
+        case RQ_CLIENT_NAME:
+        case RQ_CLIENT_ADDR:
+        case RQ_SERVER_NAME:
+        case RQ_SERVER_ADDR:
+            swrap_request_set_string(request, key, va_arg(ap, const char *));
+            break;
+        default:
+            tcpd_warn("request_fill: invalid key: %d", key);
+            return request;
+        }
+    }
+    return request;
+}
+
+/* request_init - forget everything known about a request, then set keys. */
+struct request_info *request_init(struct request_info *request, ...)
+{
+    struct request_info *result;
+    va_list ap;
+
+    swrap_request_reset(request);
+    va_start(ap, request);
+    result = request_fill(request, ap);
+    va_end(ap);
+    return result;
+}
+
+/* request_set - set more keys of a request. */
+struct request_info *request_set(struct request_info *request, ...)
+{
+    struct request_info *result;
+    va_list ap;
+
+    va_start(ap, request);
+    result = request_fill(request, ap);
+    va_end(ap);
+    return result;
+}
+
+/* tcpd_diag - one diagnostic, with the table position when there is one. */
+static void tcpd_diag(int severity, const char *tag, const char *format, va_list ap)
+{
+    char text[BUFSIZ];
+    char line[BUFSIZ + 256];
+
+    vsnprintf(text, sizeof(text), format, ap);  /* %m is glibc's too */
+    if (tcpd_context.file)
+        snprintf(line, sizeof(line), "%s: %s, line %d: %s",
+                 tag, tcpd_context.file, tcpd_context.line, text);
+    else
+        snprintf(line, sizeof(line), "%s: %s", tag, text);
+    cwrap_syslog(severity, line);
+}
+
+/* tcpd_warn - report a problem and go on. */
+void tcpd_warn(char *format, ...)
+{
+    va_list ap;
+    int saved = errno;
+
+    va_start(ap, format);
+    errno = saved;
+    tcpd_diag(LOG_ERR, "warning", format, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+/* tcpd_jump - report a problem and jump back to the caller's setjmp(). */
+void tcpd_jump(char *format, ...)
+{
+    va_list ap;
+
+    va_start(ap, format);
+    tcpd_diag(LOG_ERR, "error", format, ap);
+    va_end(ap);
+    longjmp(tcpd_buf, AC_ERROR);
+}
+
+/*
+ * process_options - run a rule's options for a caller that set up tcpd_buf
+ * (tcpdchk, tcpdmatch). `allow`, `deny` and errors end in longjmp(), as in
+ * libwrap; the Swift frames have all returned by then.
+ */
+void process_options(char *options, struct request_info *request)
+{
+    int verdict = swrap_process_options(options, request);
+
+    if (verdict != 0)
+        longjmp(tcpd_buf, verdict);
+}

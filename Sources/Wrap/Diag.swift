@@ -1,0 +1,36 @@
+// Diag.swift - diagnostics, the only output this library makes.
+//
+// Everything goes to syslog, in libwrap's words: "warning: FILE, line N: ..."
+// (LOG_ERR) for problems it survives, "error: FILE, line N: ..." (LOG_ERR)
+// for those that deny the request. Nothing is ever written to stdout or
+// stderr: in an inetd-launched daemon those are the client's connection.
+
+import CWrap
+import Glibc
+import WrapCore
+
+enum Diag {
+    static func log(_ priority: Int32, _ message: String) {
+        message.withCString { cwrap_syslog(priority, $0) }
+    }
+
+    static func emit(_ tag: String, _ message: String) {
+        var file: UnsafeMutablePointer<CChar>? = nil
+        var line: Int32 = 0
+        cwrap_get_context(&file, &line)
+        if let file {
+            log(LOG_ERR, "\(tag): \(String(cString: file)), line \(line): \(message)")
+        } else {
+            log(LOG_ERR, "\(tag): \(message)")
+        }
+    }
+
+    /// tcpd_warn(): a problem that is survived.
+    static func warn(_ message: String) { emit("warning", message) }
+
+    /// The message of tcpd_jump(), without the jump: the caller denies.
+    static func error(_ message: String) { emit("error", message) }
+
+    /// strerror(errno), for %m.
+    static func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
+}

@@ -1,0 +1,211 @@
+// HostsAccess.swift - hosts_access(), hosts_ctl(), process_options().
+//
+// The policy, as libwrap states it: access is granted when a rule in
+// hosts.allow matches; otherwise denied when a rule in hosts.deny matches;
+// otherwise granted. A missing table is empty. When a table cannot be read,
+// or a matched rule's options are in error, it seems better to play safe and
+// deny service.
+
+import CWrap
+import Glibc
+import WrapCore
+
+/// The engine's view of a request_info, with lookups done on demand.
+struct RequestContext: MatchContext {
+    let request: RequestPtr
+    let table: UnsafeMutablePointer<CChar>
+
+    var daemon: Bytes { bytes(Fields.daemon(request)) }
+    mutating func user() -> Bytes { bytes(Eval.user(request)) }
+    mutating func hostName(_ side: Side) -> Bytes { bytes(Eval.hostname(Fields.host(request, side))) }
+    mutating func hostAddr(_ side: Side) -> Bytes { bytes(Eval.hostaddr(Fields.host(request, side))) }
+
+    mutating func hostFile(_ path: Bytes) -> HostFile {
+        withCString(path) { p in
+            switch Caches.hostFiles.get(p) {
+            case .value(let words): return .words(words)
+            case .missing: return .missing
+            case .failed(let why): return .unreadable("open \(path.text): \(why)")
+            }
+        }
+    }
+
+    mutating func inNetgroup(_ group: Bytes, host: Bytes) -> Bool {
+        var domain = [CChar](repeating: 0, count: 256)
+        let haveDomain = getdomainname(&domain, domain.count - 1) == 0
+            && domain[0] != 0 && String(cString: domain) != "(none)"
+        return withCString(group) { g in
+            withCString(host) { h in
+                haveDomain ? innetgr(g, h, nil, domain) != 0 : innetgr(g, h, nil, nil) != 0
+            }
+        }
+    }
+
+    mutating func warn(_ message: String) { Diag.warn(message) }
+
+    mutating func setPosition(line: Int) { cwrap_set_context(table, Int32(line)) }
+}
+
+/// Carries out (or in a dry run, checks) a matched rule's options.
+struct RequestOptions: OptionRunner {
+    let request: RequestPtr
+
+    mutating func expand(_ value: Bytes) -> Bytes? {
+        Eval.expand(request, value, limit: Int(BUFSIZ))
+    }
+
+    mutating func traceOption(name: Bytes, value: Bytes?) {
+        if cwrap_verbose() != 0 {
+            Diag.log(LOG_DEBUG, "option:   \(name.text) \((value ?? []).text)")
+        }
+    }
+
+    mutating func warn(_ message: String) { Diag.warn(message) }
+
+    mutating func perform(_ action: OptionAction) -> OptionOutcome {
+        OptionActions.perform(action, request)
+    }
+}
+
+enum Access {
+    enum Verdict { case permit, deny }
+
+    /// table_match() and what follows a match: YES, NO or ERR, or a decided verdict.
+    enum TableResult { case yes, no, error, decided(Verdict) }
+
+    static func tableMatch(_ table: UnsafeMutablePointer<CChar>, _ request: RequestPtr) -> TableResult {
+        var savedFile: UnsafeMutablePointer<CChar>? = nil
+        var savedLine: Int32 = 0
+        cwrap_get_context(&savedFile, &savedLine)
+        defer { cwrap_set_context(savedFile, savedLine) }
+
+        let compiled: CompiledTable
+        switch Caches.tables.get(table) {
+        case .missing:
+            return .no
+        case .failed(let why):
+            Diag.warn("cannot open \(String(cString: table)): \(why)")
+            return .error
+        case .value(let t):
+            compiled = t
+        }
+        cwrap_set_context(table, 0)
+        var ctx = RequestContext(request: request, table: table)
+        switch Matcher.match(compiled, &ctx) {
+        case .none:
+            return .no
+        case .error:
+            return .error
+        case .matched(let rule):
+            cwrap_set_context(table, Int32(rule.line))
+            if cwrap_verbose() > 1 {
+                Diag.log(LOG_DEBUG, "matched:  \(String(cString: table)) line \(rule.line)")
+            }
+            if let options = rule.options {
+                switch runOptions(options, request) {
+                case .proceed: return .yes
+                case .permit: return .decided(.permit)
+                case .deny: return .decided(.deny)
+                case .error(let message):
+                    Diag.error(message)
+                    return .decided(.deny)
+                }
+            }
+            return .yes
+        }
+    }
+
+    static func runOptions(_ options: Bytes, _ request: RequestPtr) -> OptionOutcome {
+        var runner = RequestOptions(request: request)
+        return Options.process(options, &runner)
+    }
+
+    /// hosts_access(): true to grant the request.
+    static func check(_ request: RequestPtr) -> Bool {
+        cwrap_bump_resident()
+        guard let allow = UnsafeMutablePointer(mutating: cwrap_allow_table()),
+              let deny = UnsafeMutablePointer(mutating: cwrap_deny_table()) else { return false }
+        switch tableMatch(allow, request) {
+        case .yes: return true
+        case .decided(let v): return v == .permit
+        case .no, .error: break
+        }
+        switch tableMatch(deny, request) {
+        case .no: return true
+        case .decided(let v): return v == .permit
+        case .yes, .error: return false
+        }
+    }
+}
+
+@_cdecl("hosts_access")
+public func c_hosts_access(_ request: UnsafeMutablePointer<request_info>?) -> Int32 {
+    guard let request else { return 0 }
+    let saved = errno
+    defer { errno = saved }
+    return Access.check(request) ? 1 : 0
+}
+
+@_cdecl("hosts_ctl")
+public func c_hosts_ctl(
+    _ daemon: UnsafeMutablePointer<CChar>?, _ name: UnsafeMutablePointer<CChar>?,
+    _ addr: UnsafeMutablePointer<CChar>?, _ user: UnsafeMutablePointer<CChar>?
+) -> Int32 {
+    let request = RequestPtr.allocate(capacity: 1)
+    defer { request.deallocate() }
+    requestReset(request)
+    if let daemon { requestSetString(request, RQ_DAEMON, daemon) }
+    if let name { requestSetString(request, RQ_CLIENT_NAME, name) }
+    if let addr { requestSetString(request, RQ_CLIENT_ADDR, addr) }
+    if let user { requestSetString(request, RQ_USER, user) }
+    return c_hosts_access(request)
+}
+
+/// process_options() for callers with their own tcpd_buf (the C side jumps).
+@_cdecl("swrap_process_options")
+public func c_swrap_process_options(_ options: UnsafeMutablePointer<CChar>?, _ request: UnsafeMutablePointer<request_info>?) -> Int32 {
+    guard let options, let request else { return 0 }
+    switch Access.runOptions(bytes(options), request) {
+    case .proceed: return 0
+    case .permit: return AC_PERMIT
+    case .deny: return AC_DENY
+    case .error(let message):
+        Diag.error(message)
+        return AC_DENY
+    }
+}
+
+/// request_init()'s first step: everything unknown, as a fresh request.
+func requestReset(_ r: RequestPtr) {
+    memset(r, 0, MemoryLayout<request_info>.size)
+    r.pointee.fd = -1
+    strcpy(Fields.daemon(r), cwrap_unknown())
+    storeCString(Fields.pid(r), Array(String(getpid()).utf8), size: 10)
+    Fields.host(r, .client).pointee.request = r
+    Fields.host(r, .server).pointee.request = r
+}
+
+func requestSetString(_ r: RequestPtr, _ key: Int32, _ value: UnsafePointer<CChar>) {
+    let dst: UnsafeMutablePointer<CChar>
+    switch key {
+    case RQ_DAEMON: dst = Fields.daemon(r)
+    case RQ_USER: dst = Fields.user(r)
+    case RQ_CLIENT_NAME: dst = Fields.name(Fields.host(r, .client))
+    case RQ_CLIENT_ADDR: dst = Fields.addr(Fields.host(r, .client))
+    case RQ_SERVER_NAME: dst = Fields.name(Fields.host(r, .server))
+    case RQ_SERVER_ADDR: dst = Fields.addr(Fields.host(r, .server))
+    default: return
+    }
+    storeCString(dst, value)
+}
+
+@_cdecl("swrap_request_reset")
+public func c_swrap_request_reset(_ r: UnsafeMutablePointer<request_info>?) {
+    if let r { requestReset(r) }
+}
+
+@_cdecl("swrap_request_set_string")
+public func c_swrap_request_set_string(_ r: UnsafeMutablePointer<request_info>?, _ key: Int32, _ value: UnsafePointer<CChar>?) {
+    // libwrap would crash on a null string; we leave the field as it is.
+    if let r, let value { requestSetString(r, key, value) }
+}

@@ -1,0 +1,131 @@
+// OptionActions.swift - carrying out the options of hosts_options(5).
+//
+// With dry_run set (tcpdmatch, tcpdchk) options are checked, not carried out,
+// except those libwrap also applies in a dry run (umask, setenv, severity,
+// rfc931). Commands run through posix_spawn() and are waited for by process
+// id, so a daemon's own children are never reaped here.
+
+import CWrap
+import Glibc
+import WrapCore
+
+enum OptionActions {
+    static func perform(_ action: OptionAction, _ r: RequestPtr) -> OptionOutcome {
+        let dryRun = cwrap_dry_run() != 0
+        switch action {
+        case .allow:
+            return .permit
+        case .deny:
+            return .deny
+        case .severity(let level):
+            cwrap_set_severities(level)
+        case .umask(let mask):
+            umask(mode_t(mask))
+        case .setenv(let name, let value):
+            let rc = withCString(name) { n in withCString(value) { v in setenv(n, v, 1) } }
+            if rc != 0 { return .error("memory allocation failure") }
+        case .rfc931(let timeout):
+            if let timeout { cwrap_set_rfc931_timeout(timeout) }
+            _ = Eval.user(r)
+        case .group(let name):
+            return group(name, dryRun)
+        case .user(let name, let groupName):
+            if let groupName {
+                let g = group(groupName, dryRun)
+                if g != .proceed { return g }
+            }
+            guard let pw = withCString(name, { getpwnam($0) }) else {
+                return .error("unknown user: \"\(name.text)\"")
+            }
+            let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
+            endpwent()
+            if !dryRun {
+                if withCString(name, { initgroups($0, gid) }) != 0 {
+                    return .error("initgroups(\(name.text)): \(Diag.errnoText())")
+                }
+                if setuid(uid) != 0 { return .error("setuid(\(name.text)): \(Diag.errnoText())") }
+            }
+        case .nice(let value):
+            if !dryRun {
+                errno = 0
+                if nice(value) == -1 && errno != 0 { Diag.warn("nice(\(value)): \(Diag.errnoText())") }
+            }
+        case .keepalive:
+            if !dryRun {
+                var on: Int32 = 1
+                if setsockopt(r.pointee.fd, SOL_SOCKET, SO_KEEPALIVE, &on, socklen_t(MemoryLayout<Int32>.size)) < 0 {
+                    Diag.warn("setsockopt SO_KEEPALIVE: \(Diag.errnoText())")
+                }
+            }
+        case .linger(let seconds):
+            if !dryRun {
+                var l = linger(l_onoff: seconds != 0 ? 1 : 0, l_linger: seconds)
+                if setsockopt(r.pointee.fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size)) < 0 {
+                    Diag.warn("setsockopt SO_LINGER \(seconds): \(Diag.errnoText())")
+                }
+            }
+        case .spawn(let command):
+            if !dryRun { Shell.run(command) }
+        case .aclexec(let command):
+            if !dryRun {
+                let status = Shell.run(command)
+                if status != 0 {
+                    Diag.log(LOG_DEBUG, "aclexec returned \(status)")
+                    return .deny
+                }
+            }
+        case .twist(let command):
+            if dryRun {
+                cwrap_set_dry_run(0)  // tells tcpdmatch the request was handed over
+            } else {
+                if cwrap_resident() > 0 { return .error("twist option in resident process") }
+                Shell.twist(command, r)
+            }
+        case .banners(let dir):
+            Banners.send(dir, r)
+        }
+        return .proceed
+    }
+
+    static func group(_ name: Bytes, _ dryRun: Bool) -> OptionOutcome {
+        guard let gr = withCString(name, { getgrnam($0) }) else {
+            return .error("unknown group: \"\(name.text)\"")
+        }
+        let gid = gr.pointee.gr_gid
+        endgrent()
+        if !dryRun && setgid(gid) != 0 { return .error("setgid(\(name.text)): \(Diag.errnoText())") }
+        return .proceed
+    }
+}
+
+enum Banners {
+    /// banners DIR: copies DIR/daemon to the client, %-expanded, lines ending in CRLF.
+    static func send(_ dir: Bytes, _ r: RequestPtr) {
+        let path = dir + [UInt8(ascii: "/")] + bytes(Fields.daemon(r))
+        let data: FileRead = withCString(path) { readWholeFile($0) }
+        guard case .contents(let text, _) = data else {
+            var st = stat()
+            if withCString(dir, { stat($0, &st) }) < 0 { Diag.warn("\(dir.text): \(Diag.errnoText())") }
+            return
+        }
+        let fd = r.pointee.fd
+        if fd < 0 { return }
+        var out = Bytes()
+        var line = Bytes()
+        func flush(_ l: Bytes) {
+            var l = l
+            if l.last == UInt8(ascii: "\n") { l.removeLast(); l += [13, 10] }
+            out += Eval.expand(r, l, limit: 2 * Int(BUFSIZ)) ?? []
+        }
+        for c in text {
+            line.append(c)
+            if c == UInt8(ascii: "\n") { flush(line); line = [] }
+        }
+        if !line.isEmpty { flush(line) }
+        var off = 0
+        while off < out.count {
+            let n = out[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n > 0 { off += n } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+    }
+}

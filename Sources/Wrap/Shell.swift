@@ -1,0 +1,103 @@
+// Shell.swift - shell commands: shell_cmd(), spawn, aclexec, twist.
+//
+// A command runs as `/bin/sh -c COMMAND` with stdin, stdout and stderr on
+// /dev/null, started with posix_spawn() (safe in a threaded process) and
+// waited for by its own process id.
+
+import CWrap
+import Glibc
+import WrapCore
+
+enum Shell {
+    /// Runs a command and waits for it; returns its exit status (or -1).
+    @discardableResult
+    static func run(_ command: Bytes) -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in 0...2 {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
+        }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGHUP)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        var pid: pid_t = 0
+        let rc = withCString(command) { cmd -> Int32 in
+            var argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), cmd, nil]
+            defer { free(argv[0]); free(argv[1]) }
+            return posix_spawn(&pid, "/bin/sh", &actions, &attr, &argv, environ)
+        }
+        if rc != 0 {
+            Diag.warn("cannot fork: \(Diag.errnoText(rc))")
+            return -1
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return -1 }
+        }
+        if status & 0x7F != 0 {  // WIFSIGNALED
+            Diag.warn("process \(pid) exited with signal \(status & 0x7F)")
+            return -1
+        }
+        return (status >> 8) & 0xFF
+    }
+
+    /// twist: replaces this process by the command, talking to the client.
+    static func twist(_ command: Bytes, _ r: RequestPtr) {
+        Diag.log(cwrap_deny_severity(), "twist \(String(cString: Eval.client(r))) to \(command.text)")
+        let fd = r.pointee.fd
+        var failure = "twist_option: dup: \(Diag.errnoText(EBADF))"
+        if fd >= 0 && (fd == 0 || dup2(fd, 0) == 0) && (fd == 1 || dup2(fd, 1) == 1) && (fd == 2 || dup2(fd, 2) == 2) {
+            if fd > 2 { close(fd) }
+            withCString(command) { cmd in
+                var argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), cmd, nil]
+                _ = execv("/bin/sh", &argv)
+                free(argv[0]); free(argv[1])
+            }
+            failure = "twist_option: /bin/sh: \(Diag.errnoText())"
+        }
+        Diag.warn(failure)
+        cleanExit(r)
+    }
+
+    /// clean_exit(): drain a datagram, then leave (libwrap's contract for tcpd).
+    static func cleanExit(_ r: RequestPtr) -> Never {
+        if let sink = r.pointee.sink { sink(r.pointee.fd) }
+        sleep(5)
+        exit(0)
+    }
+}
+
+@_cdecl("shell_cmd")
+public func c_shell_cmd(_ command: UnsafeMutablePointer<CChar>?) {
+    guard let command else { return }
+    let saved = errno
+    Shell.run(bytes(command))
+    errno = saved
+}
+
+@_cdecl("clean_exit")
+public func c_clean_exit(_ r: UnsafeMutablePointer<request_info>?) {
+    if let r { Shell.cleanExit(r) }
+    sleep(5)
+    exit(0)
+}
+
+@_cdecl("refuse")
+public func c_refuse(_ r: UnsafeMutablePointer<request_info>?) {
+    guard let r else { exit(0) }
+    let client = String(cString: Eval.client(r))
+    let addr = String(cString: Eval.hostaddr(Fields.host(r, .client)))
+    Diag.log(cwrap_deny_severity(), "refused connect from \(client) (\(addr))")
+    Shell.cleanExit(r)
+}

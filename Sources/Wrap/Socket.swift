@@ -1,0 +1,152 @@
+// Socket.swift - endpoints and names from a socket (sock_host() & co.).
+//
+// Names are verified as libwrap does: the reverse name must not itself be
+// numeric, must resolve forward to the same canonical name (localhost
+// excepted), and the forward addresses must include the client's. A name
+// that fails is replaced by "paranoid" (with a warning); a name that cannot
+// be checked is kept (with a warning).
+
+import CWrap
+import Glibc
+import WrapCore
+
+enum Sock {
+    static func sockaddrLength(_ sa: UnsafeMutableRawPointer) -> socklen_t {
+        sa.load(as: sa_family_t.self) == sa_family_t(AF_INET)
+            ? socklen_t(MemoryLayout<sockaddr_in>.size) : socklen_t(MemoryLayout<sockaddr_in6>.size)
+    }
+
+    /// sock_host(): the endpoints of request->fd.
+    static func host(_ r: RequestPtr) {
+        r.pointee.hostname = c_sock_hostname
+        r.pointee.hostaddr = c_sock_hostaddr
+        let fd = r.pointee.fd
+        let client = cwrap_client_storage()!
+        let server = cwrap_server_storage()!
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let got = client.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
+        if got < 0 {
+            r.pointee.sink = c_sock_sink
+            len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            var buf = [UInt8](repeating: 0, count: Int(BUFSIZ))
+            let n = client.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                buf.withUnsafeMutableBytes { recvfrom(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT), sa, &len) }
+            }
+            if n < 0 {
+                Diag.warn("can't get client address: \(Diag.errnoText())")
+                return
+            }
+        }
+        r.pointee.client.sin = UnsafeMutableRawPointer(client).assumingMemoryBound(to: sockaddr_in.self)
+        len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = server.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        if ok < 0 {
+            Diag.warn("getsockname: \(Diag.errnoText())")
+            return
+        }
+        r.pointee.server.sin = UnsafeMutableRawPointer(server).assumingMemoryBound(to: sockaddr_in.self)
+    }
+
+    /// sock_hostaddr(): the numeric address.
+    static func hostaddr(_ h: HostPtr) {
+        guard let sin = h.pointee.sin else { return }
+        let sa = UnsafeMutableRawPointer(sin)
+        _ = getnameinfo(sa.assumingMemoryBound(to: sockaddr.self), sockaddrLength(sa),
+                        Fields.addr(h), socklen_t(stringLength), nil, 0, NI_NUMERICHOST)
+    }
+
+    /// sock_hostname(): the verified host name, or "paranoid".
+    static func hostname(_ h: HostPtr) {
+        guard let sin = h.pointee.sin else { return }
+        let sa = UnsafeMutableRawPointer(sin)
+        let family = Int32(sa.load(as: sa_family_t.self))
+        guard family == AF_INET || family == AF_INET6 else { return }
+        let salen = sockaddrLength(sa)
+        var hname = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        if getnameinfo(sa.assumingMemoryBound(to: sockaddr.self), salen, &hname, socklen_t(hname.count), nil, 0, NI_NAMEREQD) != 0 {
+            return
+        }
+        let name = Fields.name(h)
+        storeCString(name, hname)
+
+        var hints = addrinfo()
+        hints.ai_family = family
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST
+        var res0: UnsafeMutablePointer<addrinfo>? = nil
+        if getaddrinfo(name, nil, &hints, &res0) == 0 {
+            freeaddrinfo(res0)
+            Diag.warn("host name/name mismatch: reverse lookup results in non-FQDN \(String(cString: name))")
+            strcpy(name, cwrap_paranoid())
+            return
+        }
+        hints.ai_flags = AI_PASSIVE | AI_CANONNAME
+        res0 = nil
+        if getaddrinfo(name, nil, &hints, &res0) != 0 {
+            Diag.warn("can't verify hostname: getaddrinfo(\(String(cString: name)), \(family == AF_INET ? "AF_INET" : "AF_INET6")) failed")
+            return
+        }
+        defer { freeaddrinfo(res0) }
+        let canon = res0?.pointee.ai_canonname
+        if (canon == nil || strcasecmp(name, canon!) != 0) && strcasecmp(name, "localhost") != 0 {
+            Diag.warn("host name/name mismatch: \(String(cString: name)) != \(canon.map { String(String(cString: $0).prefix(stringLength)) } ?? "")")
+            strcpy(name, cwrap_paranoid())
+            return
+        }
+        var res = res0
+        while let ai = res {
+            res = ai.pointee.ai_next
+            guard ai.pointee.ai_family == family, let a = ai.pointee.ai_addr else { continue }
+            let ra = UnsafeMutableRawPointer(a)
+            if family == AF_INET {
+                if memcmp(ra + 4, sa + 4, 4) == 0 { return }
+            } else {
+                let scopeA = ra.load(fromByteOffset: 24, as: UInt32.self)
+                let scopeB = sa.load(fromByteOffset: 24, as: UInt32.self)
+                if scopeA != scopeB { continue }
+                if memcmp(ra + 8, sa + 8, 16) == 0 { return }
+            }
+        }
+        var numeric = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        _ = getnameinfo(sa.assumingMemoryBound(to: sockaddr.self), salen, &numeric, socklen_t(numeric.count), nil, 0, NI_NUMERICHOST)
+        Diag.warn("host name/address mismatch: \(String(cString: numeric)) != \(canon.map { String(String(cString: $0).prefix(stringLength)) } ?? "")")
+        strcpy(name, cwrap_paranoid())
+    }
+}
+
+@_cdecl("sock_host")
+public func c_sock_host(_ r: UnsafeMutablePointer<request_info>?) {
+    guard let r else { return }
+    let saved = errno
+    Sock.host(r)
+    errno = saved
+}
+
+@_cdecl("sock_hostname")
+public func c_sock_hostname(_ h: UnsafeMutablePointer<host_info>?) {
+    guard let h else { return }
+    let saved = errno
+    Sock.hostname(h)
+    errno = saved
+}
+
+@_cdecl("sock_hostaddr")
+public func c_sock_hostaddr(_ h: UnsafeMutablePointer<host_info>?) {
+    guard let h else { return }
+    let saved = errno
+    Sock.hostaddr(h)
+    errno = saved
+}
+
+/// sock_sink(): reads and discards one datagram (so inetd does not loop).
+@_cdecl("swrap_sock_sink")
+public func c_sock_sink(_ fd: Int32) {
+    var buf = [UInt8](repeating: 0, count: Int(BUFSIZ))
+    var ss = sockaddr_storage()
+    var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    _ = withUnsafeMutablePointer(to: &ss) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+            buf.withUnsafeMutableBytes { recvfrom(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT), sa, &len) }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+// TableCache.swift - compiled tables, kept between calls.
+//
+// libwrap re-reads both tables (and every /file list) on each request; we
+// compile a file once and reuse it while stat() says it is the same file:
+// same device, inode, size, modification and change times. An edit, or a
+// replace by rename, is seen on the next call, as with libwrap.
+//
+// Files that are not regular (FIFOs, devices) are refused with a warning
+// instead of being read: libwrap hangs on a FIFO and loops on /dev/zero.
+
+import Glibc
+import WrapCore
+
+struct FileStamp: Equatable {
+    var dev: UInt64, ino: UInt64, size: Int64
+    var mtime: timespec, ctime: timespec
+
+    init(_ st: stat) {
+        dev = UInt64(st.st_dev); ino = UInt64(st.st_ino); size = Int64(st.st_size)
+        mtime = st.st_mtim; ctime = st.st_ctim
+    }
+
+    static func == (a: FileStamp, b: FileStamp) -> Bool {
+        a.dev == b.dev && a.ino == b.ino && a.size == b.size
+            && a.mtime.tv_sec == b.mtime.tv_sec && a.mtime.tv_nsec == b.mtime.tv_nsec
+            && a.ctime.tv_sec == b.ctime.tv_sec && a.ctime.tv_nsec == b.ctime.tv_nsec
+    }
+}
+
+/// The result of reading a file.
+enum FileRead {
+    case contents(Bytes, FileStamp)
+    case missing
+    case failed(String)  // the %m text, or why the file was refused
+}
+
+/// Reads a whole file without blocking on it and without leaking a descriptor.
+func readWholeFile(_ path: UnsafePointer<CChar>) -> FileRead {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+    if fd < 0 {
+        let e = errno
+        return e == ENOENT ? .missing : .failed(Diag.errnoText(e))
+    }
+    defer { close(fd) }
+    var st = stat()
+    if fstat(fd, &st) != 0 { return .failed(Diag.errnoText()) }
+    let type = st.st_mode & S_IFMT
+    if type == S_IFDIR { return .contents([], FileStamp(st)) }   // fgets() fails: an empty table
+    if type != S_IFREG { return .failed("not a regular file") }
+    var out = Bytes()
+    out.reserveCapacity(Int(st.st_size))
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+            out += chunk[0..<n]
+        } else if n == 0 {
+            break
+        } else if errno == EINTR {
+            continue
+        } else {
+            break  // as fgets(): what was read so far is the file
+        }
+    }
+    return .contents(out, FileStamp(st))
+}
+
+/// A cache of compiled files, shared by all threads.
+final class CompiledCache<Value>: @unchecked Sendable {
+    private var lock = pthread_mutex_t()
+    private var entries: [Bytes: (FileStamp, Value)] = [:]
+    private let compile: (Bytes) -> Value
+
+    init(_ compile: @escaping (Bytes) -> Value) {
+        self.compile = compile
+        pthread_mutex_init(&lock, nil)
+    }
+
+    enum Lookup {
+        case value(Value)
+        case missing
+        case failed(String)
+    }
+
+    func get(_ path: UnsafePointer<CChar>) -> Lookup {
+        let key = bytes(path)
+        var st = stat()
+        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+            let stamp = FileStamp(st)
+            pthread_mutex_lock(&lock)
+            let hit = entries[key]
+            pthread_mutex_unlock(&lock)
+            if let hit, hit.0 == stamp { return .value(hit.1) }
+        }
+        switch readWholeFile(path) {
+        case .missing:
+            return .missing
+        case .failed(let why):
+            return .failed(why)
+        case .contents(let data, let stamp):
+            let value = compile(data)
+            pthread_mutex_lock(&lock)
+            if entries.count > 4096 { entries.removeAll() }
+            entries[key] = (stamp, value)
+            pthread_mutex_unlock(&lock)
+            return .value(value)
+        }
+    }
+}
+
+/// The words of a /file list: white-space separated, as fscanf("%s") reads them.
+func hostFileWords(_ data: Bytes) -> [Bytes] {
+    var out: [Bytes] = []
+    var cur: Bytes = []
+    for c in data {
+        if c == 0x20 || (c >= 0x09 && c <= 0x0D) {
+            if !cur.isEmpty { out.append(cur); cur = [] }
+        } else {
+            cur.append(c)
+        }
+    }
+    if !cur.isEmpty { out.append(cur) }
+    return out
+}
+
+enum Caches {
+    static let tables = CompiledCache { CompiledTable(contents: $0) }
+    static let hostFiles = CompiledCache { hostFileWords($0) }
+}

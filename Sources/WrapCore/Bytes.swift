@@ -1,0 +1,108 @@
+// Bytes.swift - byte strings as libwrap sees them.
+//
+// Tables are bytes, not text: a rule may hold any byte but NUL, and libwrap
+// compares names with strcasecmp() in the C locale. These helpers give the
+// engine exactly those semantics without going through String.
+
+public typealias Bytes = [UInt8]
+
+@inline(__always) func asciiLower(_ c: UInt8) -> UInt8 {
+    (c >= 0x41 && c <= 0x5A) ? c | 0x20 : c
+}
+
+/// strcasecmp(a, b) == 0
+@inline(__always) func caseEqual(_ a: Bytes, _ b: Bytes) -> Bool {
+    if a.count != b.count { return false }
+    var i = 0
+    while i < a.count {
+        if asciiLower(a[i]) != asciiLower(b[i]) { return false }
+        i += 1
+    }
+    return true
+}
+
+@inline(__always) func caseEqual(_ a: ArraySlice<UInt8>, _ b: Bytes) -> Bool {
+    if a.count != b.count { return false }
+    var j = 0
+    for c in a {
+        if asciiLower(c) != asciiLower(b[j]) { return false }
+        j += 1
+    }
+    return true
+}
+
+/// strncasecmp(a, b, n) == 0, where both are C strings (shorter ends compare as NUL).
+func casePrefixEqual(_ prefix: Bytes, _ s: Bytes) -> Bool {
+    if s.count < prefix.count { return false }
+    var i = 0
+    while i < prefix.count {
+        if asciiLower(prefix[i]) != asciiLower(s[i]) { return false }
+        i += 1
+    }
+    return true
+}
+
+extension Array where Element == UInt8 {
+    /// The bytes of a Swift string (for literals in the engine).
+    init(ascii s: StaticString) {
+        self = Array(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    /// The text, for diagnostics; invalid UTF-8 is repaired.
+    public var text: String { String(decoding: self, as: UTF8.self) }
+}
+
+enum Lit {
+    static let all = Bytes(ascii: "ALL")
+    static let known = Bytes(ascii: "KNOWN")
+    static let local = Bytes(ascii: "LOCAL")
+    static let except = Bytes(ascii: "EXCEPT")
+    static let unknown = Bytes(ascii: "unknown")
+    static let paranoid = Bytes(ascii: "paranoid")
+    static let mappedPrefix = Bytes(ascii: "::ffff:")
+}
+
+/// HOSTNAME_KNOWN(): neither "unknown" nor "paranoid".
+@inline(__always) func hostnameKnown(_ s: Bytes) -> Bool {
+    !caseEqual(s, Lit.unknown) && !caseEqual(s, Lit.paranoid)
+}
+
+/// NOT_INADDR(): the token holds a byte other than digits, '.' and '/'.
+func notInaddr(_ s: Bytes) -> Bool {
+    for c in s where !((c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x2F) { return true }
+    return false
+}
+
+/// split_at(): the first delimiter outside [brackets] ends the head.
+/// Returns nil when there is none. The bracket depth may go negative, as in libwrap.
+public func splitAt(_ s: ArraySlice<UInt8>, _ delimiter: UInt8) -> (head: ArraySlice<UInt8>, tail: ArraySlice<UInt8>)? {
+    var depth = 0
+    var i = s.startIndex
+    while i < s.endIndex {
+        let c = s[i]
+        if c == UInt8(ascii: "[") {
+            depth += 1
+        } else if c == UInt8(ascii: "]") {
+            depth -= 1
+        } else if depth == 0 && c == delimiter {
+            return (s[s.startIndex..<i], s[(i + 1)..<s.endIndex])
+        }
+        i += 1
+    }
+    return nil
+}
+
+/// strtok() with libwrap's list separators: the non-empty runs between them.
+func listTokens(_ s: ArraySlice<UInt8>) -> [Bytes] {
+    var out: [Bytes] = []
+    var cur: Bytes = []
+    for c in s {
+        if c == 0x2C || c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A {
+            if !cur.isEmpty { out.append(cur); cur.removeAll(keepingCapacity: true) }
+        } else {
+            cur.append(c)
+        }
+    }
+    if !cur.isEmpty { out.append(cur) }
+    return out
+}

@@ -1,0 +1,127 @@
+// Matcher.swift - hosts_access(): which rule, if any, a request matches.
+//
+// The engine asks its caller for everything it does not own: the request's
+// attributes (looked up only when a pattern needs them, as libwrap does),
+// the words of /file lists, netgroup membership, and where warnings go. It
+// keeps no state between calls.
+
+/// Which end of the connection.
+public enum Side: Sendable { case client, server }
+
+/// The contents of a `/file` pattern's file.
+public enum HostFile: Sendable {
+    case words([Bytes])
+    case missing              // ENOENT: an empty list, silently
+    case unreadable(String)   // any other error: a warning, an empty list
+}
+
+/// What the matcher needs from the world. Lookups may be slow; the matcher
+/// calls them in libwrap's order and only when a pattern needs them.
+public protocol MatchContext {
+    var daemon: Bytes { get }
+    mutating func user() -> Bytes
+    mutating func hostName(_ side: Side) -> Bytes
+    mutating func hostAddr(_ side: Side) -> Bytes
+    mutating func hostFile(_ path: Bytes) -> HostFile
+    mutating func inNetgroup(_ group: Bytes, host: Bytes) -> Bool
+    /// A warning at the current table position.
+    mutating func warn(_ message: String)
+    /// The table position, for diagnostics (nil file: outside any table).
+    mutating func setPosition(line: Int)
+}
+
+/// The result of matching one table.
+public enum TableMatch: Sendable, Equatable {
+    case none
+    case matched(Rule)
+    /// libwrap's ERR: the table could not be (fully) read.
+    case error
+}
+
+public enum Matcher {
+    /// table_match(): the first rule whose daemon and client lists both match.
+    public static func match<C: MatchContext>(_ table: CompiledTable, _ ctx: inout C) -> TableMatch {
+        for entry in table.entries {
+            switch entry {
+            case .warning(let line, let message):
+                ctx.setPosition(line: line)
+                ctx.warn(message)
+            case .stop(let line):
+                ctx.setPosition(line: line)
+                ctx.warn("missing newline or line too long")
+                ctx.warn("all the subsequent rules will be ignored")
+                return .error
+            case .rule(let rule):
+                ctx.setPosition(line: rule.line)
+                if listMatch(rule.daemons[...], &ctx, { serverMatch($0, &$1) })
+                    && listMatch(rule.clients[...], &ctx, { clientMatch($0, &$1) }) {
+                    return .matched(rule)
+                }
+            }
+        }
+        return .none
+    }
+
+    /// list_match(): the first matching word wins unless an EXCEPT list after it matches.
+    static func listMatch<P, C: MatchContext>(
+        _ items: ArraySlice<ListItem<P>>, _ ctx: inout C,
+        _ one: (P, inout C) -> Bool
+    ) -> Bool {
+        var i = items.startIndex
+        while i < items.endIndex {
+            guard case .pattern(let p) = items[i] else { return false }
+            i += 1
+            if one(p, &ctx) {
+                while i < items.endIndex {
+                    if case .except = items[i] { break }
+                    i += 1
+                }
+                if i == items.endIndex { return true }
+                return !listMatch(items[(i + 1)...], &ctx, one)
+            }
+        }
+        return false
+    }
+
+    static func serverMatch<C: MatchContext>(_ p: ServerPattern, _ ctx: inout C) -> Bool {
+        guard p.daemon.matches(ctx.daemon) else { return false }
+        guard let host = p.host else { return true }
+        return hostMatch(host, .server, &ctx)
+    }
+
+    static func clientMatch<C: MatchContext>(_ p: ClientPattern, _ ctx: inout C) -> Bool {
+        guard hostMatch(p.host, .client, &ctx) else { return false }
+        guard let user = p.user else { return true }
+        return user.matches(ctx.user())
+    }
+
+    static func hostMatch<C: MatchContext>(_ p: HostPattern, _ side: Side, _ ctx: inout C) -> Bool {
+        switch p {
+        case .netgroup(let group):
+            let name = ctx.hostName(side)
+            return ctx.inNetgroup(group, host: name)
+        case .file(let path):
+            switch ctx.hostFile(path) {
+            case .missing:
+                return false
+            case .unreadable(let why):
+                ctx.warn(why)
+                return false
+            case .words(let words):
+                for w in words where hostMatch(HostPattern(w), side, &ctx) { return true }
+                return false
+            }
+        case .known:
+            let name = ctx.hostName(side)
+            return !caseEqual(ctx.hostAddr(side), Lit.unknown) && hostnameKnown(name)
+        case .local:
+            let name = ctx.hostName(side)
+            return !name.contains(UInt8(ascii: ".")) && hostnameKnown(name)
+        case .masked(let m):
+            return m.matches(ctx.hostAddr(side))
+        case .plain(let s, let mayBeName):
+            if s.matches(ctx.hostAddr(side)) { return true }
+            return mayBeName && s.matches(ctx.hostName(side))
+        }
+    }
+}

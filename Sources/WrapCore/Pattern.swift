@@ -1,0 +1,188 @@
+// Pattern.swift - one word of a daemon or client list, compiled.
+//
+// A rule's words are classified once, when the table is compiled, in the
+// order libwrap's host_match() and string_match() test them; matching then
+// only compares. See hosts_access(5).
+
+/// string_match(): how a word compares with a daemon name, user name, host
+/// name or host address.
+public enum StringPattern: Sendable, Equatable {
+    case suffix(Bytes)       // ".example.com"
+    case all                 // "ALL"
+    case known               // "KNOWN": anything but "unknown"
+    case prefix(Bytes)       // "192.168."
+    case wildcard(Bytes)     // "*" and "?"
+    case ipv6([UInt8]?)      // "[::1]"; nil when the literal does not parse
+    case exact(Bytes)
+
+    public init(_ tok: Bytes) {
+        if tok.first == UInt8(ascii: ".") {
+            self = .suffix(tok)
+        } else if caseEqual(tok, Lit.all) {
+            self = .all
+        } else if caseEqual(tok, Lit.known) {
+            self = .known
+        } else if tok.last == UInt8(ascii: ".") {
+            self = .prefix(tok)
+        } else if tok.contains(UInt8(ascii: "*")) || tok.contains(UInt8(ascii: "?")) {
+            self = .wildcard(tok)
+        } else if tok.count >= 2 && tok.first == UInt8(ascii: "[") && tok.last == UInt8(ascii: "]") {
+            self = .ipv6(parseIPv6(Array(tok[1..<(tok.count - 1)])))
+        } else {
+            self = .exact(tok)
+        }
+    }
+
+    public func matches(_ input: Bytes) -> Bool {
+        let s = unmapped(input)
+        switch self {
+        case .suffix(let t):
+            return s.count > t.count && caseEqual(s[(s.count - t.count)...], t)
+        case .all:
+            return true
+        case .known:
+            return !caseEqual(s, Lit.unknown)
+        case .prefix(let t):
+            return casePrefixEqual(t, s)
+        case .wildcard(let t):
+            return globMatch(t[...], s[...])
+        case .ipv6(let a):
+            guard let a, let b = parseIPv6(s) else { return false }
+            return a == b
+        case .exact(let t):
+            return caseEqual(t, s)
+        }
+    }
+}
+
+/// `*` any run, `?` any one byte, everything else itself (ignoring case).
+func globMatch(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
+    var pi = p.startIndex, si = s.startIndex
+    var starP = -1, starS = -1
+    while si < s.endIndex {
+        if pi < p.endIndex && (p[pi] == UInt8(ascii: "?") || (p[pi] != UInt8(ascii: "*") && asciiLower(p[pi]) == asciiLower(s[si]))) {
+            pi += 1; si += 1
+        } else if pi < p.endIndex && p[pi] == UInt8(ascii: "*") {
+            starP = pi; starS = si; pi += 1
+        } else if starP >= 0 {
+            pi = starP + 1; starS += 1; si = starS
+        } else {
+            return false
+        }
+    }
+    while pi < p.endIndex && p[pi] == UInt8(ascii: "*") { pi += 1 }
+    return pi == p.endIndex
+}
+
+/// net/mask: an IPv4 network with a dotted or CIDR mask, or [IPv6]/length.
+public enum MaskedPattern: Sendable, Equatable {
+    case v4(net: UInt32, mask: UInt32?)     // mask nil: the mask is bad, never matches
+    case v6(net: [UInt8]?, bits: Int)       // net nil or bits out of range: never matches
+
+    init(net: Bytes, mask: Bytes) {
+        let n = dotQuadAddr(net)
+        if n != inaddrNone {
+            var m = dotQuadAddr(mask)
+            if m == inaddrNone { m = cidrMaskAddr(mask) }
+            self = .v4(net: n, mask: m == 0 ? nil : m)
+        } else {
+            var addr: [UInt8]? = nil
+            if net.count >= 2 && net.first == UInt8(ascii: "[") && net.last == UInt8(ascii: "]") {
+                addr = parseIPv6(Array(net[1..<(net.count - 1)]))
+            }
+            self = .v6(net: addr, bits: strtolBase10(mask))
+        }
+    }
+
+    func matches(_ input: Bytes) -> Bool {
+        let s = unmapped(input)
+        switch self {
+        case .v4(let net, let mask):
+            guard let mask else { return false }
+            let a = dotQuadAddr(s)
+            if a == inaddrNone { return false }
+            return a & mask == net
+        case .v6(let net, let bits):
+            guard let net, bits >= 0, bits <= 128, let a = parseIPv6(s) else { return false }
+            if isV4Mapped(a) { return false }
+            var left = bits, i = 0
+            while left > 0 {
+                if left < 8 {
+                    let m = UInt8(truncatingIfNeeded: 0xFF << (8 - left))
+                    return a[i] & m == net[i] & m
+                }
+                if a[i] != net[i] { return false }
+                i += 1; left -= 8
+            }
+            return true
+        }
+    }
+}
+
+/// host_match(): how a word compares with one end of the connection.
+public enum HostPattern: Sendable, Equatable {
+    case netgroup(Bytes)      // "@group"
+    case file(Bytes)          // "/path": more words, one per white-space run
+    case known                // "KNOWN": name and address both known
+    case local                // "LOCAL": a known name without a dot
+    case masked(MaskedPattern)
+    case plain(StringPattern, mayBeName: Bool)
+
+    public init(_ tok: Bytes) {
+        if tok.first == UInt8(ascii: "@") {
+            self = .netgroup(Array(tok.dropFirst()))
+        } else if tok.first == UInt8(ascii: "/") {
+            self = .file(tok)
+        } else if caseEqual(tok, Lit.known) {
+            self = .known
+        } else if caseEqual(tok, Lit.local) {
+            self = .local
+        } else if let (net, mask) = splitAt(tok[...], UInt8(ascii: "/")) {
+            self = .masked(MaskedPattern(net: Array(net), mask: Array(mask)))
+        } else {
+            self = .plain(StringPattern(tok), mayBeName: notInaddr(tok))
+        }
+    }
+}
+
+/// A word of a daemon list: `daemon` or `daemon@host`.
+public struct ServerPattern: Sendable, Equatable {
+    public var daemon: StringPattern
+    public var host: HostPattern?
+
+    public init(_ tok: Bytes) {
+        if !tok.isEmpty, let (_, host) = splitAt(tok[1...], UInt8(ascii: "@")) {
+            daemon = StringPattern(Array(tok[..<(host.startIndex - 1)]))
+            self.host = HostPattern(Array(host))
+        } else {
+            daemon = StringPattern(tok)
+            host = nil
+        }
+    }
+}
+
+/// A word of a client list: `host` or `user@host`.
+public struct ClientPattern: Sendable, Equatable {
+    public var user: StringPattern?
+    public var host: HostPattern
+
+    public init(_ tok: Bytes) {
+        if !tok.isEmpty, let (_, host) = splitAt(tok[1...], UInt8(ascii: "@")) {
+            user = StringPattern(Array(tok[..<(host.startIndex - 1)]))
+            self.host = HostPattern(Array(host))
+        } else {
+            user = nil
+            host = HostPattern(tok)
+        }
+    }
+}
+
+/// A list with EXCEPT clauses, as a flat sequence of words and separators.
+public enum ListItem<P: Sendable & Equatable>: Sendable, Equatable {
+    case except
+    case pattern(P)
+}
+
+func compileList<P>(_ s: ArraySlice<UInt8>, _ make: (Bytes) -> P) -> [ListItem<P>] {
+    listTokens(s).map { caseEqual($0, Lit.except) ? .except : .pattern(make($0)) }
+}
