@@ -7,23 +7,28 @@
 //               %-expansion. No global state, no I/O of its own.
 //   CWrap     - the little C that Swift cannot express: libwrap's exported data
 //               symbols and its variadic functions.
-//   Wrap      - the libwrap C ABI (@_cdecl), the table cache, syslog, lookups.
-//               Built as libwrap.so.0 (product "wrap").
+//   WrapABI   - the libwrap C ABI (@_cdecl), the table cache, syslog, lookups.
+//   Wrap      - the libwrap.so.0 product (product "wrap"): linker settings only.
+//   WrapPreload - the LD_PRELOAD shim libwrap_preload.so: accept/recv hooks
+//               over the same engine, exporting the libwrap API as well.
 import PackageDescription
 
-let libraryLinkerFlags: [LinkerSetting] = [
-    .unsafeFlags([
+/// A shared object with the Swift runtime linked in, its exports limited by a
+/// version script, and undefined symbols caught at link time.
+func sharedObject(soname: String, exports: String) -> [LinkerSetting] {
+    [.unsafeFlags([
         "-static-stdlib",
-        "-Xlinker", "-soname=libwrap.so.0",
-        "-Xlinker", "--version-script=Sources/Wrap/libwrap.map",
+        "-Xlinker", "-soname=\(soname)",
+        "-Xlinker", "--version-script=\(exports)",
         "-Xlinker", "-z", "-Xlinker", "defs",
-    ]),
-]
+    ])]
+}
 
 let package = Package(
     name: "TCPWrappers",
     products: [
         .library(name: "wrap", type: .dynamic, targets: ["Wrap"]),
+        .library(name: "wrap_preload", type: .dynamic, targets: ["WrapPreload"]),
     ],
     targets: [
         .target(
@@ -36,11 +41,23 @@ let package = Package(
             cSettings: [.unsafeFlags(["-fvisibility=default"])]
         ),
         .target(
-            name: "Wrap",
+            name: "WrapABI",
             dependencies: ["WrapCore", "CWrap"],
+            path: "Sources/WrapABI"
+        ),
+        .target(
+            name: "Wrap",
+            dependencies: ["WrapABI"],
             path: "Sources/Wrap",
             exclude: ["libwrap.map"],
-            linkerSettings: libraryLinkerFlags
+            linkerSettings: sharedObject(soname: "libwrap.so.0", exports: "Sources/Wrap/libwrap.map")
+        ),
+        .target(
+            name: "WrapPreload",
+            dependencies: ["WrapABI"],
+            path: "Sources/WrapPreload",
+            exclude: ["preload.map"],
+            linkerSettings: sharedObject(soname: "libwrap_preload.so", exports: "Sources/WrapPreload/preload.map")
         ),
         .testTarget(
             name: "WrapCoreTests",

@@ -48,8 +48,13 @@ extension Array where Element == UInt8 {
         self = Array(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
-    /// The text, for diagnostics; invalid UTF-8 is repaired.
-    public var text: String { String(decoding: self, as: UTF8.self) }
+    /// The text, for diagnostics: one Unicode scalar per byte (Latin-1), so
+    /// that any byte survives into a log line unchanged (see `latin1Bytes`).
+    public var text: String {
+        var s = String()
+        s.unicodeScalars.append(contentsOf: self.map { Unicode.Scalar($0) })
+        return s
+    }
 }
 
 enum Lit {
@@ -105,4 +110,16 @@ func listTokens(_ s: ArraySlice<UInt8>) -> [Bytes] {
     }
     if !cur.isEmpty { out.append(cur) }
     return out
+}
+
+extension String {
+    /// The bytes of a diagnostic built from `text` pieces: scalars below 256
+    /// are single bytes; anything else (never produced here) is UTF-8.
+    public var latin1Bytes: Bytes {
+        var out = Bytes()
+        for u in unicodeScalars {
+            if u.value < 256 { out.append(UInt8(u.value)) } else { out += Array(String(u).utf8) }
+        }
+        return out
+    }
 }

@@ -19,6 +19,8 @@ public enum HostFile: Sendable {
 /// calls them in libwrap's order and only when a pattern needs them.
 public protocol MatchContext {
     var daemon: Bytes { get }
+    /// The server's port, when its socket address is known.
+    var serverPort: Int? { get }
     mutating func user() -> Bytes
     mutating func hostName(_ side: Side) -> Bytes
     mutating func hostAddr(_ side: Side) -> Bytes
@@ -84,7 +86,12 @@ public enum Matcher {
     }
 
     static func serverMatch<C: MatchContext>(_ p: ServerPattern, _ ctx: inout C) -> Bool {
-        guard p.daemon.matches(ctx.daemon) else { return false }
+        switch p.daemon {
+        case .port(let port):
+            guard let server = ctx.serverPort, server == port else { return false }
+        case .name(let name):
+            guard name.matches(ctx.daemon) else { return false }
+        }
         guard let host = p.host else { return true }
         return hostMatch(host, .server, &ctx)
     }

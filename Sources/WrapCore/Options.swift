@@ -183,7 +183,7 @@ public enum Options {
             }
             return .success(.umask(UInt32(m)))
         case "linger":
-            guard let n = scanInteger(v, octal: false) else {
+            guard let n = scanInteger(v, octal: false), n >= 0 else {
                 return .failure(BadValue(message: "bad linger value: \"\(v.text)\""))
             }
             return .success(.linger(Int32(truncatingIfNeeded: n)))

@@ -10,8 +10,8 @@ public enum StringPattern: Sendable, Equatable {
     case suffix(Bytes)       // ".example.com"
     case all                 // "ALL"
     case known               // "KNOWN": anything but "unknown"
+    case wildcard(Bytes)     // "*" and "?" (tested before the prefix form)
     case prefix(Bytes)       // "192.168."
-    case wildcard(Bytes)     // "*" and "?"
     case ipv6([UInt8]?)      // "[::1]"; nil when the literal does not parse
     case exact(Bytes)
 
@@ -22,10 +22,10 @@ public enum StringPattern: Sendable, Equatable {
             self = .all
         } else if caseEqual(tok, Lit.known) {
             self = .known
-        } else if tok.last == UInt8(ascii: ".") {
-            self = .prefix(tok)
         } else if tok.contains(UInt8(ascii: "*")) || tok.contains(UInt8(ascii: "?")) {
             self = .wildcard(tok)
+        } else if tok.last == UInt8(ascii: ".") {
+            self = .prefix(tok)
         } else if tok.count >= 2 && tok.first == UInt8(ascii: "[") && tok.last == UInt8(ascii: "]") {
             self = .ipv6(parseIPv6(Array(tok[1..<(tok.count - 1)])))
         } else {
@@ -82,9 +82,13 @@ public enum MaskedPattern: Sendable, Equatable {
     init(net: Bytes, mask: Bytes) {
         let n = dotQuadAddr(net)
         if n != inaddrNone {
-            var m = dotQuadAddr(mask)
-            if m == inaddrNone { m = cidrMaskAddr(mask) }
-            self = .v4(net: n, mask: m == 0 ? nil : m)
+            var m: UInt32? = dotQuadAddr(mask)
+            if m == inaddrNone {
+                // Not a dotted mask (255.255.255.255 included): a prefix length, or bad.
+                let c = cidrMaskAddr(mask)
+                m = c == 0 ? nil : c
+            }
+            self = .v4(net: n, mask: m)
         } else {
             var addr: [UInt8]? = nil
             if net.count >= 2 && net.first == UInt8(ascii: "[") && net.last == UInt8(ascii: "]") {
@@ -104,7 +108,6 @@ public enum MaskedPattern: Sendable, Equatable {
             return a & mask == net
         case .v6(let net, let bits):
             guard let net, bits >= 0, bits <= 128, let a = parseIPv6(s) else { return false }
-            if isV4Mapped(a) { return false }
             var left = bits, i = 0
             while left > 0 {
                 if left < 8 {
@@ -145,17 +148,53 @@ public enum HostPattern: Sendable, Equatable {
     }
 }
 
+/// The daemon part of a daemon-list word: a name pattern, or a server port
+/// number (a word that sscanf("%u") reads whole, up to 65535).
+public enum DaemonPattern: Sendable, Equatable {
+    case port(Int)
+    case name(StringPattern)
+
+    public init(_ tok: Bytes) {
+        if let n = scanUnsigned(tok), n <= 0xFFFF {
+            self = .port(n)
+        } else {
+            self = .name(StringPattern(tok))
+        }
+    }
+}
+
+/// sscanf(s, "%u%c") == 1: blanks, a sign, digits, and nothing after.
+/// A negative number wraps as in C (and so is never a port, but "-0").
+func scanUnsigned(_ s: Bytes) -> Int? {
+    var i = 0
+    while i < s.count && (s[i] == 0x20 || (s[i] >= 0x09 && s[i] <= 0x0D)) { i += 1 }
+    var negative = false
+    if i < s.count && (s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-")) {
+        negative = s[i] == UInt8(ascii: "-")
+        i += 1
+    }
+    var v = 0
+    var digits = 0
+    while i < s.count, s[i] >= 0x30, s[i] <= 0x39 {
+        if v <= 0xFFFF_FFFF { v = v * 10 + Int(s[i] - 0x30) }
+        i += 1; digits += 1
+    }
+    if digits == 0 || i != s.count { return nil }
+    if negative && v != 0 { return 0x1_0000_0000 - min(v, 0xFFFF_FFFF) }
+    return v
+}
+
 /// A word of a daemon list: `daemon` or `daemon@host`.
 public struct ServerPattern: Sendable, Equatable {
-    public var daemon: StringPattern
+    public var daemon: DaemonPattern
     public var host: HostPattern?
 
     public init(_ tok: Bytes) {
         if !tok.isEmpty, let (_, host) = splitAt(tok[1...], UInt8(ascii: "@")) {
-            daemon = StringPattern(Array(tok[..<(host.startIndex - 1)]))
+            daemon = DaemonPattern(Array(tok[..<(host.startIndex - 1)]))
             self.host = HostPattern(Array(host))
         } else {
-            daemon = StringPattern(tok)
+            daemon = DaemonPattern(tok)
             host = nil
         }
     }

@@ -40,7 +40,7 @@ public enum Percent {
                 } else if letters.contains(letter) {
                     piece = sanitize(value(letter))
                 } else {
-                    warn("unrecognized %\(String(decoding: [letter], as: UTF8.self))")
+                    warn("unrecognized %\([letter].text)")
                     piece = []
                 }
                 if out.count + piece.count >= limit - 1 { return nil }

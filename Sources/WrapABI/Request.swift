@@ -103,9 +103,10 @@ enum Eval {
         return addr
     }
 
-    /// eval_hostinfo(): the name if it is known and names are looked up, else the address.
+    /// eval_hostinfo(): the name if one is already known (given, or looked up
+    /// for a pattern), else the address. It never starts a name lookup itself.
     static func hostinfo(_ h: HostPtr) -> UnsafeMutablePointer<CChar> {
-        if let r = h.pointee.request, r.pointee.hostname == nil { return hostaddr(h) }
+        if Fields.name(h)[0] == 0 { return hostaddr(h) }  // no implicit name lookups
         let name = hostname(h)
         if strcasecmp(name, cwrap_unknown()) != 0 && strcasecmp(name, cwrap_paranoid()) != 0 {
             return name

@@ -55,10 +55,25 @@ enum Sock {
                         Fields.addr(h), socklen_t(stringLength), nil, 0, NI_NUMERICHOST)
     }
 
-    /// sock_hostname(): the verified host name, or "paranoid".
+    /// sock_hostname(): the verified host name, or "paranoid". An IPv4-mapped
+    /// IPv6 client is looked up as the IPv4 address it is.
     static func hostname(_ h: HostPtr) {
         guard let sin = h.pointee.sin else { return }
+        var v4 = sockaddr_in()
         let sa = UnsafeMutableRawPointer(sin)
+        if sa.load(as: sa_family_t.self) == sa_family_t(AF_INET6) {
+            let a = UnsafeRawBufferPointer(start: sa + 8, count: 16)
+            if a[0..<10].allSatisfy({ $0 == 0 }) && a[10] == 0xFF && a[11] == 0xFF {
+                v4.sin_family = sa_family_t(AF_INET)
+                v4.sin_port = sa.load(fromByteOffset: 2, as: UInt16.self)
+                withUnsafeMutableBytes(of: &v4.sin_addr) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: a[12..<16])) }
+                return withUnsafeMutablePointer(to: &v4) { verify(h, UnsafeMutableRawPointer($0)) }
+            }
+        }
+        verify(h, sa)
+    }
+
+    static func verify(_ h: HostPtr, _ sa: UnsafeMutableRawPointer) {
         let family = Int32(sa.load(as: sa_family_t.self))
         guard family == AF_INET || family == AF_INET6 else { return }
         let salen = sockaddrLength(sa)
@@ -76,20 +91,21 @@ enum Sock {
         var res0: UnsafeMutablePointer<addrinfo>? = nil
         if getaddrinfo(name, nil, &hints, &res0) == 0 {
             freeaddrinfo(res0)
-            Diag.warn("host name/name mismatch: reverse lookup results in non-FQDN \(String(cString: name))")
+            Diag.warn("host name/name mismatch: reverse lookup results in non-FQDN \(latin1String(name))")
             strcpy(name, cwrap_paranoid())
             return
         }
         hints.ai_flags = AI_PASSIVE | AI_CANONNAME
         res0 = nil
         if getaddrinfo(name, nil, &hints, &res0) != 0 {
-            Diag.warn("can't verify hostname: getaddrinfo(\(String(cString: name)), \(family == AF_INET ? "AF_INET" : "AF_INET6")) failed")
+            Diag.warn("can't verify hostname: getaddrinfo(\(latin1String(name)), \(family == AF_INET ? "AF_INET" : "AF_INET6")) failed")
+            strcpy(name, cwrap_paranoid())
             return
         }
         defer { freeaddrinfo(res0) }
         let canon = res0?.pointee.ai_canonname
         if (canon == nil || strcasecmp(name, canon!) != 0) && strcasecmp(name, "localhost") != 0 {
-            Diag.warn("host name/name mismatch: \(String(cString: name)) != \(canon.map { String(String(cString: $0).prefix(stringLength)) } ?? "")")
+            Diag.warn("host name/name mismatch: \(latin1String(name)) != \(canon.map { String(latin1String($0).prefix(stringLength)) } ?? "")")
             strcpy(name, cwrap_paranoid())
             return
         }
@@ -109,7 +125,7 @@ enum Sock {
         }
         var numeric = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         _ = getnameinfo(sa.assumingMemoryBound(to: sockaddr.self), salen, &numeric, socklen_t(numeric.count), nil, 0, NI_NUMERICHOST)
-        Diag.warn("host name/address mismatch: \(String(cString: numeric)) != \(canon.map { String(String(cString: $0).prefix(stringLength)) } ?? "")")
+        Diag.warn("host name/address mismatch: \(latin1String(numeric)) != \(canon.map { String(latin1String($0).prefix(stringLength)) } ?? "")")
         strcpy(name, cwrap_paranoid())
     }
 }

@@ -54,7 +54,7 @@ enum Shell {
 
     /// twist: replaces this process by the command, talking to the client.
     static func twist(_ command: Bytes, _ r: RequestPtr) {
-        Diag.log(cwrap_deny_severity(), "twist \(String(cString: Eval.client(r))) to \(command.text)")
+        Diag.log(cwrap_deny_severity(), "twist \(latin1String(Eval.client(r))) to \(command.text)")
         let fd = r.pointee.fd
         var failure = "twist_option: dup: \(Diag.errnoText(EBADF))"
         if fd >= 0 && (fd == 0 || dup2(fd, 0) == 0) && (fd == 1 || dup2(fd, 1) == 1) && (fd == 2 || dup2(fd, 2) == 2) {
@@ -96,8 +96,8 @@ public func c_clean_exit(_ r: UnsafeMutablePointer<request_info>?) {
 @_cdecl("refuse")
 public func c_refuse(_ r: UnsafeMutablePointer<request_info>?) {
     guard let r else { exit(0) }
-    let client = String(cString: Eval.client(r))
-    let addr = String(cString: Eval.hostaddr(Fields.host(r, .client)))
+    let client = latin1String(Eval.client(r))
+    let addr = latin1String(Eval.hostaddr(Fields.host(r, .client)))
     Diag.log(cwrap_deny_severity(), "refused connect from \(client) (\(addr))")
     Shell.cleanExit(r)
 }

@@ -11,7 +11,12 @@ import WrapCore
 
 enum Diag {
     static func log(_ priority: Int32, _ message: String) {
-        message.withCString { cwrap_syslog(priority, $0) }
+        var b = message.latin1Bytes
+        b.removeAll { $0 == 0 }
+        b.append(0)
+        b.withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { cwrap_syslog(priority, $0) }
+        }
     }
 
     static func emit(_ tag: String, _ message: String) {
@@ -19,7 +24,7 @@ enum Diag {
         var line: Int32 = 0
         cwrap_get_context(&file, &line)
         if let file {
-            log(LOG_ERR, "\(tag): \(String(cString: file)), line \(line): \(message)")
+            log(LOG_ERR, "\(tag): \(latin1String(file)), line \(line): \(message)")
         } else {
             log(LOG_ERR, "\(tag): \(message)")
         }
@@ -32,5 +37,10 @@ enum Diag {
     static func error(_ message: String) { emit("error", message) }
 
     /// strerror(errno), for %m.
-    static func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
+    static func errnoText(_ e: Int32 = errno) -> String { latin1String(strerror(e)) }
+}
+
+/// A C string as diagnostic text, byte for byte (see Bytes.text).
+func latin1String(_ p: UnsafePointer<CChar>) -> String {
+    bytes(p).text
 }

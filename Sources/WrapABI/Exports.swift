@@ -151,7 +151,7 @@ public func c_fix_options(_ r: UnsafeMutablePointer<request_info>?) {
     while i < Int(len) {
         let opt = opts[i]
         if opt == 131 || opt == 137 {  // IPOPT_LSRR, IPOPT_SSRR
-            Diag.log(LOG_WARNING, "refused connect from \(String(cString: Eval.client(r))) with IP source routing options")
+            Diag.log(LOG_WARNING, "refused connect from \(latin1String(Eval.client(r))) with IP source routing options")
             Shell.cleanExit(r)
         }
         if opt == 0 { break }        // IPOPT_EOL
@@ -161,7 +161,7 @@ public func c_fix_options(_ r: UnsafeMutablePointer<request_info>?) {
         i += optlen
     }
     for b in opts[0..<Int(len)] { text += " " + String(b, radix: 16).leftPadded(2) }
-    Diag.log(LOG_NOTICE, "connect from \(String(cString: Eval.client(r))) with IP options (ignored):\(text)")
+    Diag.log(LOG_NOTICE, "connect from \(latin1String(Eval.client(r))) with IP options (ignored):\(text)")
     if setsockopt(fd, ipProto, IP_OPTIONS, nil, 0) != 0 {
         Diag.log(LOG_ERR, "setsockopt IP_OPTIONS NULL: \(Diag.errnoText())")
         Shell.cleanExit(r)

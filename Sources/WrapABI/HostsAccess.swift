@@ -16,6 +16,10 @@ struct RequestContext: MatchContext {
     let table: UnsafeMutablePointer<CChar>
 
     var daemon: Bytes { bytes(Fields.daemon(request)) }
+    var serverPort: Int? {
+        guard let sin = request.pointee.server.sin else { return nil }
+        return Int(UInt16(bigEndian: UnsafeRawPointer(sin).load(fromByteOffset: 2, as: UInt16.self)))
+    }
     mutating func user() -> Bytes { bytes(Eval.user(request)) }
     mutating func hostName(_ side: Side) -> Bytes { bytes(Eval.hostname(Fields.host(request, side))) }
     mutating func hostAddr(_ side: Side) -> Bytes { bytes(Eval.hostaddr(Fields.host(request, side))) }
@@ -33,7 +37,7 @@ struct RequestContext: MatchContext {
     mutating func inNetgroup(_ group: Bytes, host: Bytes) -> Bool {
         var domain = [CChar](repeating: 0, count: 256)
         let haveDomain = getdomainname(&domain, domain.count - 1) == 0
-            && domain[0] != 0 && String(cString: domain) != "(none)"
+            && domain[0] != 0 && latin1String(domain) != "(none)"
         return withCString(group) { g in
             withCString(host) { h in
                 haveDomain ? innetgr(g, h, nil, domain) != 0 : innetgr(g, h, nil, nil) != 0
@@ -84,7 +88,7 @@ enum Access {
         case .missing:
             return .no
         case .failed(let why):
-            Diag.warn("cannot open \(String(cString: table)): \(why)")
+            Diag.warn("cannot open \(latin1String(table)): \(why)")
             return .error
         case .value(let t):
             compiled = t
@@ -99,7 +103,7 @@ enum Access {
         case .matched(let rule):
             cwrap_set_context(table, Int32(rule.line))
             if cwrap_verbose() > 1 {
-                Diag.log(LOG_DEBUG, "matched:  \(String(cString: table)) line \(rule.line)")
+                Diag.log(LOG_DEBUG, "matched:  \(latin1String(table)) line \(rule.line)")
             }
             if let options = rule.options {
                 switch runOptions(options, request) {

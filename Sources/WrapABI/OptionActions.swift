@@ -30,21 +30,7 @@ enum OptionActions {
         case .group(let name):
             return group(name, dryRun)
         case .user(let name, let groupName):
-            if let groupName {
-                let g = group(groupName, dryRun)
-                if g != .proceed { return g }
-            }
-            guard let pw = withCString(name, { getpwnam($0) }) else {
-                return .error("unknown user: \"\(name.text)\"")
-            }
-            let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
-            endpwent()
-            if !dryRun {
-                if withCString(name, { initgroups($0, gid) }) != 0 {
-                    return .error("initgroups(\(name.text)): \(Diag.errnoText())")
-                }
-                if setuid(uid) != 0 { return .error("setuid(\(name.text)): \(Diag.errnoText())") }
-            }
+            return user(name, groupName, dryRun)
         case .nice(let value):
             if !dryRun {
                 errno = 0
@@ -87,13 +73,51 @@ enum OptionActions {
         return .proceed
     }
 
+    // Debian's user and group options act only when dry_run is set (its test
+    // is inverted): tcpdmatch really changes its ids, tcpd never does. We keep
+    // the dry-run behaviour, which the conformance corpus records, and in a
+    // real run do what hosts_options(5) promises (see README, differences).
+
     static func group(_ name: Bytes, _ dryRun: Bool) -> OptionOutcome {
         guard let gr = withCString(name, { getgrnam($0) }) else {
             return .error("unknown group: \"\(name.text)\"")
         }
         let gid = gr.pointee.gr_gid
         endgrent()
-        if !dryRun && setgid(gid) != 0 { return .error("setgid(\(name.text)): \(Diag.errnoText())") }
+        if setgid(gid) != 0 { return .error("setgid(\(name.text)): \(Diag.errnoText())") }
+        if setgroups(0, nil) != 0 { return .error("setgroups(\(name.text)): \(Diag.errnoText())") }
+        return .proceed
+    }
+
+    static func user(_ name: Bytes, _ groupName: Bytes?, _ dryRun: Bool) -> OptionOutcome {
+        if let groupName {
+            let g = group(groupName, dryRun)
+            if g != .proceed { return g }
+        }
+        guard let pw = withCString(name, { getpwnam($0) }) else {
+            return .error("unknown user: \"\(name.text)\"")
+        }
+        let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
+        endpwent()
+        if dryRun {
+            // Debian's order: setuid first, then the user's group.
+            if setuid(uid) != 0 { return .error("setuid(\(name.text)): \(Diag.errnoText())") }
+            if groupName == nil {
+                if setgid(gid) != 0 { return .error("setgid(\(name.text)): \(Diag.errnoText())") }
+                if withCString(name, { initgroups($0, gid) }) != 0 {
+                    return .error("initgroups(\(name.text)): \(Diag.errnoText())")
+                }
+            }
+        } else {
+            // Groups first, while we still may change them.
+            if groupName == nil {
+                if setgid(gid) != 0 { return .error("setgid(\(name.text)): \(Diag.errnoText())") }
+                if withCString(name, { initgroups($0, gid) }) != 0 {
+                    return .error("initgroups(\(name.text)): \(Diag.errnoText())")
+                }
+            }
+            if setuid(uid) != 0 { return .error("setuid(\(name.text)): \(Diag.errnoText())") }
+        }
         return .proceed
     }
 }
