@@ -1,0 +1,162 @@
+// WrapCoreTests.swift - the engine alone, without C, files or lookups.
+//
+// The differential corpus (Tests/Conformance) is the main check of verdicts;
+// these tests pin down the pieces, with a MatchContext that records which
+// lookups the matcher asked for.
+
+import Testing
+@testable import WrapCore
+
+struct FakeRequest: MatchContext {
+    var daemon: Bytes = Array("sshd".utf8)
+    var serverPort: Int? = nil
+    var names: [Side: String] = [:]
+    var addrs: [Side: String] = [.client: "192.168.1.10"]
+    var userName = "unknown"
+    var files: [String: [String]] = [:]
+    var asked: [String] = []
+    var warnings: [String] = []
+    var line = 0
+
+    mutating func user() -> Bytes { asked.append("user"); return Array(userName.utf8) }
+    mutating func hostName(_ side: Side) -> Bytes { asked.append("name"); return Array((names[side] ?? "unknown").utf8) }
+    mutating func hostAddr(_ side: Side) -> Bytes { Array((addrs[side] ?? "unknown").utf8) }
+    mutating func hostFile(_ path: Bytes) -> HostFile {
+        guard let words = files[path.text] else { return .missing }
+        return .words(words.map { Array($0.utf8) })
+    }
+    mutating func inNetgroup(_ group: Bytes, host: Bytes) -> Bool { false }
+    mutating func warn(_ message: String) { warnings.append("line \(line): \(message)") }
+    mutating func setPosition(line: Int) { self.line = line }
+}
+
+func table(_ text: String) -> CompiledTable { CompiledTable(contents: Array(text.utf8)) }
+
+func matchedLine(_ text: String, _ ctx: inout FakeRequest) -> Int? {
+    switch Matcher.match(table(text), &ctx) {
+    case .matched(let rule): return rule.line
+    case .none: return nil
+    case .error: return -1
+    }
+}
+
+@Test func continuationLinesReportTheirLastPhysicalLine() {
+    var r = FakeRequest()
+    #expect(matchedLine("a: b\nsshd \\\n: \\\n192.168.1.10\n", &r) == 4)
+}
+
+@Test func missingFinalNewlineStopsTheTableWithAnError() {
+    var r = FakeRequest()
+    #expect(matchedLine("x: y\nsshd: ALL", &r) == -1)
+    #expect(r.warnings == ["line 1: missing newline or line too long",
+                           "line 1: all the subsequent rules will be ignored"])
+}
+
+@Test func overlongLineStopsTheTable() {
+    var r = FakeRequest()
+    let long = "sshd: " + String(repeating: "a", count: 2100) + "\nsshd: ALL\n"
+    #expect(matchedLine(long, &r) == -1)
+}
+
+@Test func nulByteGluesTheNextLine() {
+    var r = FakeRequest()
+    #expect(matchedLine("sshd: 10.0.0.2\0junk\nsshd: ALL\n", &r) == nil)
+    #expect(r.warnings.isEmpty)
+}
+
+@Test func onlyColumnOneHashIsAComment() {
+    var r = FakeRequest()
+    r.daemon = Array("#".utf8)
+    #expect(matchedLine("# sshd: ALL\n  # : ALL\n", &r) == 2)
+}
+
+@Test func exceptNestsToTheRight() {
+    var r = FakeRequest()
+    #expect(matchedLine("ALL: ALL EXCEPT 192.168. EXCEPT 192.168.1.10\n", &r) == 1)
+    #expect(matchedLine("ALL: ALL EXCEPT 192.168.\n", &r) == nil)
+    #expect(matchedLine("ALL: EXCEPT 192.168.1.10\n", &r) == nil)
+}
+
+@Test func addressPatternsDoNotLookUpNames() {
+    var r = FakeRequest()
+    #expect(matchedLine("ALL: 10.0.0.0/255.0.0.0 192.168.1.0/24\n", &r) == 1)
+    #expect(r.asked.isEmpty)
+    #expect(matchedLine("ALL: .example.com\n", &r) == nil)
+    #expect(r.asked == ["name"])
+}
+
+@Test func masksFollowDebian() {
+    #expect(MaskedPattern(net: Array("0.0.0.0".utf8), mask: Array("0.0.0.0".utf8)).matches(Array("10.1.2.3".utf8)))
+    #expect(!MaskedPattern(net: Array("0.0.0.0".utf8), mask: Array("0".utf8)).matches(Array("10.1.2.3".utf8)))
+    #expect(!MaskedPattern(net: Array("10.0.0.1".utf8), mask: Array("8".utf8)).matches(Array("10.0.0.1".utf8)))
+    #expect(MaskedPattern(net: Array("10.0.0.0".utf8), mask: Array("8x".utf8)).matches(Array("::ffff:10.9.9.9".utf8)))
+    #expect(MaskedPattern(net: Array("[2001:db8::]".utf8), mask: Array("32".utf8)).matches(Array("2001:db8:1::5".utf8)))
+    #expect(!MaskedPattern(net: Array("[2001:db8::]".utf8), mask: Array("129".utf8)).matches(Array("2001:db8::".utf8)))
+}
+
+@Test func mappedClientsMatchIPv4Rules() {
+    #expect(StringPattern(Array("10.0.0.1".utf8)).matches(Array("::ffff:10.0.0.1".utf8)))
+    #expect(!StringPattern(Array("[::ffff:10.0.0.1]".utf8)).matches(Array("::ffff:10.0.0.1".utf8)))
+    #expect(StringPattern(Array("[2001:DB8::1]".utf8)).matches(Array("2001:db8:0::1".utf8)))
+}
+
+@Test func wildcardsComeBeforePrefixes() {
+    #expect(StringPattern(Array("t*l?example.com.".utf8)).matches(Array("trail.example.com.".utf8)))
+    #expect(StringPattern(Array("HOST.*".utf8)).matches(Array("host.X".utf8)))
+    #expect(!StringPattern(Array(".exam*.com".utf8)).matches(Array("a.example.com".utf8)))
+}
+
+@Test func numericDaemonPatternsAreServerPorts() {
+    var r = FakeRequest()
+    r.daemon = Array("22".utf8)
+    #expect(matchedLine("22: ALL\n", &r) == nil)
+    r.serverPort = 22
+    #expect(matchedLine("022: ALL\n", &r) == 1)
+}
+
+@Test func fileListsAreHostPatterns() {
+    var r = FakeRequest()
+    r.files["/etc/x.list"] = ["10.0.0.1", "192.168.1.0/255.255.255.0"]
+    #expect(matchedLine("sshd: /etc/missing /etc/x.list\n", &r) == 1)
+}
+
+struct RecordingRunner: OptionRunner {
+    var performed: [OptionAction] = []
+    var warnings: [String] = []
+    mutating func expand(_ value: Bytes) -> Bytes? { value }
+    mutating func traceOption(name: Bytes, value: Bytes?) {}
+    mutating func perform(_ action: OptionAction) -> OptionOutcome {
+        performed.append(action)
+        switch action {
+        case .allow: return .permit
+        case .deny: return .deny
+        default: return .proceed
+        }
+    }
+    mutating func warn(_ message: String) { warnings.append(message) }
+}
+
+@Test func optionsRunInOrderUntilAnError() {
+    var r = RecordingRunner()
+    #expect(Options.process(Array(" severity mail.info : umask 077 : nosuch".utf8), &r)
+            == .error("bad option name: \"nosuch\""))
+    #expect(r.performed == [.severity(16 | 6), .umask(0o77)])
+}
+
+@Test func optionsCheckTheirValues() {
+    var r = RecordingRunner()
+    #expect(Options.process(Array("umask 999".utf8), &r) == .error("bad umask value: \"999\""))
+    #expect(Options.process(Array("allow : deny".utf8), &r) == .error("option \"allow\" must be at end"))
+    #expect(Options.process(Array("keepalive 5".utf8), &r) == .error("option \"keepalive\" requires no value"))
+    #expect(Options.process(Array("severity local0.bogus".utf8), &r) == .error("bad syslog facility or severity: \"bogus\""))
+    #expect(Options.process(Array("spawn echo a\\:b : DENY".utf8), &r) == .deny)
+    #expect(r.performed.last == .deny)
+    #expect(r.performed.dropLast().last == .spawn(Array("echo a:b".utf8)))
+}
+
+@Test func percentExpansionSanitizes() {
+    let out = Percent.expand(Array("x %u %z %%".utf8), limit: 100,
+                             value: { _ in Array("a;b`c d!e".utf8) }, warn: { _ in })
+    #expect(out == Array("x a_b_c_d!e  %".utf8))
+    #expect(Percent.expand(Array("%u%u".utf8), limit: 10, value: { _ in Array("abcdef".utf8) }, warn: { _ in }) == nil)
+}
