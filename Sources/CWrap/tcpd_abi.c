@@ -6,7 +6,10 @@
  * functions taking "...", and longjmp() into the caller's tcpd_buf. The
  * logic behind each function lives in Swift (Sources/Wrap).
  */
+#define _GNU_SOURCE
 #include "cwrap.h"
+
+#include <sys/auxv.h>
 
 #include <errno.h>
 #include <setjmp.h>
@@ -14,6 +17,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <stddef.h>
 
 /* The exported data, with Debian's initial values. */
 char *hosts_allow_table = "/etc/hosts.allow";
@@ -73,12 +80,46 @@ char *cwrap_port_buffer(void) { return port_buffer; }
 struct sockaddr_storage *cwrap_client_storage(void) { return &client_storage; }
 struct sockaddr_storage *cwrap_server_storage(void) { return &server_storage; }
 
+static const char *log_path;
+
+void cwrap_set_log_path(const char *path) { log_path = path ? strdup(path) : NULL; }
+
 void cwrap_syslog(int priority, const char *message)
 {
     int saved = errno;
-    syslog(priority, "%s", message);
+
+    if (log_path) {
+        /* Opened per line: a daemon may close descriptors it did not open. */
+        int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        char line[BUFSIZ + 64];
+        int n = snprintf(line, sizeof(line), "tcpwrap[%d]: <%d> %s\n",
+                         (int) getpid(), priority & LOG_PRIMASK, message);
+        if (n > (int) sizeof(line) - 1)
+            n = sizeof(line) - 1;
+        if (log_fd >= 0) {
+            if (n > 0 && write(log_fd, line, n) < 0) {
+                /* nowhere else to say it */
+            }
+            close(log_fd);
+        }
+    } else {
+        syslog(priority, "%s", message);
+    }
     errno = saved;
 }
+
+void cwrap_set_tables(const char *allow, const char *deny)
+{
+    if (allow)
+        hosts_allow_table = strdup(allow);
+    if (deny)
+        hosts_deny_table = strdup(deny);
+}
+
+static __thread int hook_busy;
+
+int cwrap_hook_busy(void) { return hook_busy; }
+void cwrap_set_hook_busy(int busy) { hook_busy = busy; }
 
 /* request_fill - decode RQ_* key/value pairs until a 0 key. */
 static struct request_info *request_fill(struct request_info *request, va_list ap)
@@ -188,3 +229,10 @@ void process_options(char *options, struct request_info *request)
     if (verdict != 0)
         longjmp(tcpd_buf, verdict);
 }
+
+/* The preload shim's view of the process. */
+int cwrap_secure(void) { return getauxval(AT_SECURE) != 0; }
+const char *cwrap_program_name(void) { return program_invocation_short_name; }
+
+_Static_assert(sizeof(struct cwrap_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr mirror");
+_Static_assert(offsetof(struct cwrap_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr mirror");

@@ -50,9 +50,16 @@ struct RequestContext: MatchContext {
     mutating func setPosition(line: Int) { cwrap_set_context(table, Int32(line)) }
 }
 
+/// Who is asking: a program calling libwrap for one request (tcpd, sshd),
+/// or the preload shim inside a daemon that serves many clients, where
+/// options that would change the whole process are refused and commands run
+/// detached.
+public enum AccessMode: Sendable { case library, resident }
+
 /// Carries out (or in a dry run, checks) a matched rule's options.
 struct RequestOptions: OptionRunner {
     let request: RequestPtr
+    let mode: AccessMode
 
     mutating func expand(_ value: Bytes) -> Bytes? {
         Eval.expand(request, value, limit: Int(BUFSIZ))
@@ -67,17 +74,17 @@ struct RequestOptions: OptionRunner {
     mutating func warn(_ message: String) { Diag.warn(message) }
 
     mutating func perform(_ action: OptionAction) -> OptionOutcome {
-        OptionActions.perform(action, request)
+        OptionActions.perform(action, request, mode)
     }
 }
 
-enum Access {
-    enum Verdict { case permit, deny }
+public enum Access {
+    public enum Verdict: Sendable { case permit, deny, handedOff }
 
     /// table_match() and what follows a match: YES, NO or ERR, or a decided verdict.
     enum TableResult { case yes, no, error, decided(Verdict) }
 
-    static func tableMatch(_ table: UnsafeMutablePointer<CChar>, _ request: RequestPtr) -> TableResult {
+    static func tableMatch(_ table: UnsafeMutablePointer<CChar>, _ request: RequestPtr, _ mode: AccessMode) -> TableResult {
         var savedFile: UnsafeMutablePointer<CChar>? = nil
         var savedLine: Int32 = 0
         cwrap_get_context(&savedFile, &savedLine)
@@ -106,10 +113,11 @@ enum Access {
                 Diag.log(LOG_DEBUG, "matched:  \(latin1String(table)) line \(rule.line)")
             }
             if let options = rule.options {
-                switch runOptions(options, request) {
+                switch runOptions(options, request, mode) {
                 case .proceed: return .yes
                 case .permit: return .decided(.permit)
                 case .deny: return .decided(.deny)
+                case .handedOff: return .decided(.handedOff)
                 case .error(let message):
                     Diag.error(message)
                     return .decided(.deny)
@@ -119,25 +127,25 @@ enum Access {
         }
     }
 
-    static func runOptions(_ options: Bytes, _ request: RequestPtr) -> OptionOutcome {
-        var runner = RequestOptions(request: request)
+    static func runOptions(_ options: Bytes, _ request: RequestPtr, _ mode: AccessMode) -> OptionOutcome {
+        var runner = RequestOptions(request: request, mode: mode)
         return Options.process(options, &runner)
     }
 
-    /// hosts_access(): true to grant the request.
-    static func check(_ request: RequestPtr) -> Bool {
+    /// hosts_access(): the verdict on a request.
+    public static func decide(_ request: UnsafeMutablePointer<request_info>, mode: AccessMode) -> Verdict {
         cwrap_bump_resident()
         guard let allow = UnsafeMutablePointer(mutating: cwrap_allow_table()),
-              let deny = UnsafeMutablePointer(mutating: cwrap_deny_table()) else { return false }
-        switch tableMatch(allow, request) {
-        case .yes: return true
-        case .decided(let v): return v == .permit
+              let deny = UnsafeMutablePointer(mutating: cwrap_deny_table()) else { return .deny }
+        switch tableMatch(allow, request, mode) {
+        case .yes: return .permit
+        case .decided(let v): return v
         case .no, .error: break
         }
-        switch tableMatch(deny, request) {
-        case .no: return true
-        case .decided(let v): return v == .permit
-        case .yes, .error: return false
+        switch tableMatch(deny, request, mode) {
+        case .no: return .permit
+        case .decided(let v): return v
+        case .yes, .error: return .deny
         }
     }
 }
@@ -147,7 +155,8 @@ public func c_hosts_access(_ request: UnsafeMutablePointer<request_info>?) -> In
     guard let request else { return 0 }
     let saved = errno
     defer { errno = saved }
-    return Access.check(request) ? 1 : 0
+    if Admitted.shared.covers(request) { return 1 }
+    return Access.decide(request, mode: .library) == .permit ? 1 : 0
 }
 
 @_cdecl("hosts_ctl")
@@ -169,10 +178,10 @@ public func c_hosts_ctl(
 @_cdecl("swrap_process_options")
 public func c_swrap_process_options(_ options: UnsafeMutablePointer<CChar>?, _ request: UnsafeMutablePointer<request_info>?) -> Int32 {
     guard let options, let request else { return 0 }
-    switch Access.runOptions(bytes(options), request) {
+    switch Access.runOptions(bytes(options), request, .library) {
     case .proceed: return 0
     case .permit: return AC_PERMIT
-    case .deny: return AC_DENY
+    case .deny, .handedOff: return AC_DENY
     case .error(let message):
         Diag.error(message)
         return AC_DENY
@@ -180,7 +189,7 @@ public func c_swrap_process_options(_ options: UnsafeMutablePointer<CChar>?, _ r
 }
 
 /// request_init()'s first step: everything unknown, as a fresh request.
-func requestReset(_ r: RequestPtr) {
+public func requestReset(_ r: UnsafeMutablePointer<request_info>) {
     memset(r, 0, MemoryLayout<request_info>.size)
     r.pointee.fd = -1
     strcpy(Fields.daemon(r), cwrap_unknown())
@@ -189,7 +198,7 @@ func requestReset(_ r: RequestPtr) {
     Fields.host(r, .server).pointee.request = r
 }
 
-func requestSetString(_ r: RequestPtr, _ key: Int32, _ value: UnsafePointer<CChar>) {
+public func requestSetString(_ r: UnsafeMutablePointer<request_info>, _ key: Int32, _ value: UnsafePointer<CChar>) {
     let dst: UnsafeMutablePointer<CChar>
     switch key {
     case RQ_DAEMON: dst = Fields.daemon(r)

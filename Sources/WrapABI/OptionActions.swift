@@ -10,8 +10,25 @@ import Glibc
 import WrapCore
 
 enum OptionActions {
-    static func perform(_ action: OptionAction, _ r: RequestPtr) -> OptionOutcome {
+    static func perform(_ action: OptionAction, _ r: RequestPtr, _ mode: AccessMode) -> OptionOutcome {
         let dryRun = cwrap_dry_run() != 0
+        if mode == .resident {
+            switch action {
+            case .user, .group, .umask, .nice, .setenv:
+                // These would change the whole daemon, not this one connection.
+                Diag.warn("option \"\(action.name)\" ignored: it would change the whole process \(latin1String(Fields.daemon(r)))")
+                return .proceed
+            case .spawn(let command):
+                Shell.detach(command, stdio: -1)
+                return .proceed
+            case .twist(let command):
+                Diag.log(cwrap_deny_severity(), "twist \(latin1String(Eval.client(r))) to \(command.text)")
+                Shell.detach(command, stdio: r.pointee.fd)
+                return .handedOff
+            default:
+                break
+            }
+        }
         switch action {
         case .allow:
             return .permit
@@ -119,6 +136,28 @@ enum OptionActions {
             if setuid(uid) != 0 { return .error("setuid(\(name.text)): \(Diag.errnoText())") }
         }
         return .proceed
+    }
+}
+
+extension OptionAction {
+    var name: String {
+        switch self {
+        case .user: "user"
+        case .group: "group"
+        case .umask: "umask"
+        case .linger: "linger"
+        case .keepalive: "keepalive"
+        case .spawn: "spawn"
+        case .twist: "twist"
+        case .aclexec: "aclexec"
+        case .rfc931: "rfc931"
+        case .setenv: "setenv"
+        case .nice: "nice"
+        case .severity: "severity"
+        case .allow: "allow"
+        case .deny: "deny"
+        case .banners: "banners"
+        }
     }
 }
 

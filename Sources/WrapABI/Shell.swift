@@ -12,11 +12,28 @@ enum Shell {
     /// Runs a command and waits for it; returns its exit status (or -1).
     @discardableResult
     static func run(_ command: Bytes) -> Int32 {
+        spawnAndWait(["sh", "-c"], command, stdio: -1)
+    }
+
+    /// Starts a command that outlives the call: an intermediate shell starts it
+    /// in the background and exits at once; we wait for that shell only, so
+    /// no zombie is left and no child of the daemon's is ever reaped. With
+    /// `stdio` >= 0 the command talks to that descriptor (twist).
+    static func detach(_ command: Bytes, stdio: Int32) {
+        spawnAndWait(["sh", "-c", "sh -c \"$1\" 0<&0 & exit 0", "sh"], command, stdio: stdio)
+    }
+
+    @discardableResult
+    static func spawnAndWait(_ args: [String], _ command: Bytes, stdio: Int32) -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         for fd: Int32 in 0...2 {
-            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
+            if stdio >= 0 {
+                posix_spawn_file_actions_adddup2(&actions, stdio, fd)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
+            }
         }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -33,8 +50,8 @@ enum Shell {
 
         var pid: pid_t = 0
         let rc = withCString(command) { cmd -> Int32 in
-            var argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), cmd, nil]
-            defer { free(argv[0]); free(argv[1]) }
+            var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [cmd, nil]
+            defer { for i in 0..<args.count { free(argv[i]) } }
             return posix_spawn(&pid, "/bin/sh", &actions, &attr, &argv, environ)
         }
         if rc != 0 {

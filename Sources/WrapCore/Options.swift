@@ -34,6 +34,9 @@ public enum OptionOutcome: Sendable, Equatable {
     case deny
     /// A bad option or value (libwrap's tcpd_jump()): logged, then denied.
     case error(String)
+    /// `twist` in a multi-client daemon: another program now serves the
+    /// connection, the daemon must not see it.
+    case handedOff
 }
 
 /// What process_options() needs from its caller.

@@ -38,13 +38,32 @@ char *cwrap_port_buffer(void);    /* eval_port(): 16 */
 struct sockaddr_storage *cwrap_client_storage(void); /* sock_host() */
 struct sockaddr_storage *cwrap_server_storage(void);
 
-/* syslog(priority, "%s", message): one call site for all logging. */
+/* syslog(priority, "%s", message): one call site for all logging. With a
+ * log file set (the preload shim's TCPWRAP_LOG), lines are appended there. */
 void cwrap_syslog(int priority, const char *message);
+void cwrap_set_log_path(const char *path);
+
+/* Replaces the table paths (the shim's TCPWRAP_HOSTS_ALLOW/DENY). */
+void cwrap_set_tables(const char *allow, const char *deny);
+
+/* A per-thread flag: set while the shim itself is working, so that its own
+ * calls pass straight through the hooks. */
+int cwrap_hook_busy(void);
+void cwrap_set_hook_busy(int busy);
 
 /* Implemented in Swift (Sources/Wrap). */
 void swrap_request_reset(struct request_info *request);
 void swrap_request_set_string(struct request_info *request, int key, const char *value);
 /* process_options() without the jump: 0 go on, AC_PERMIT or AC_DENY. */
 int swrap_process_options(char *options, struct request_info *request);
+
+/* For the shim: AT_SECURE (setuid/setgid), the program's short name, and
+ * struct mmsghdr (which Swift's Glibc module does not see without _GNU_SOURCE). */
+int cwrap_secure(void);
+const char *cwrap_program_name(void);
+struct cwrap_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
 
 #endif

@@ -1,0 +1,90 @@
+// Admitted.swift - connections the preload shim has already admitted.
+//
+// A daemon that links libwrap and is also run under the shim would check each
+// connection twice, and run a rule's options twice. The shim records what it
+// admits; hosts_access() then grants a request for a connection it finds
+// here without looking at the tables again. In libwrap.so.0 alone the
+// registry stays empty and costs one atomic-free flag test.
+
+import CWrap
+import Glibc
+
+public final class Admitted: @unchecked Sendable {
+    public static let shared = Admitted()
+
+    private var lock = pthread_mutex_t()
+    private var used = false
+    /// Descriptor -> peer address of an admitted connection.
+    private var streams: [Int32: [UInt8]] = [:]
+    /// Recently admitted sources (address and port, with the time), for
+    /// requests that carry only RQ_CLIENT_SIN (rpcbind, rpc.mountd).
+    private var recent: [(key: [UInt8], time: Double)] = []
+    private static let recentLimit = 256
+    private static let recentSeconds = 10.0
+
+    init() { pthread_mutex_init(&lock, nil) }
+
+    /// The family, port and address bytes of a socket address.
+    public static func key(_ sa: UnsafeRawPointer) -> [UInt8]? {
+        let family = sa.load(as: sa_family_t.self)
+        if family == sa_family_t(AF_INET) { return Array(UnsafeRawBufferPointer(start: sa, count: 8)) }
+        if family == sa_family_t(AF_INET6) { return Array(UnsafeRawBufferPointer(start: sa, count: 4)) + Array(UnsafeRawBufferPointer(start: sa + 8, count: 16)) }
+        return nil
+    }
+
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    public func admitStream(fd: Int32, peer: UnsafeRawPointer) {
+        guard let k = Admitted.key(peer) else { return }
+        pthread_mutex_lock(&lock)
+        used = true
+        streams[fd] = k
+        remember(k)
+        pthread_mutex_unlock(&lock)
+    }
+
+    public func admitDatagram(source: UnsafeRawPointer) {
+        guard let k = Admitted.key(source) else { return }
+        pthread_mutex_lock(&lock)
+        used = true
+        remember(k)
+        pthread_mutex_unlock(&lock)
+    }
+
+    private func remember(_ k: [UInt8]) {
+        let t = Admitted.now()
+        if let i = recent.firstIndex(where: { $0.key == k }) {
+            recent[i].time = t
+            return
+        }
+        if recent.count >= Admitted.recentLimit { recent.removeFirst(recent.count / 2) }
+        recent.append((k, t))
+    }
+
+    /// Whether the request is for a connection or source the shim admitted.
+    func covers(_ r: RequestPtr) -> Bool {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        if !used { return false }
+        let fd = r.pointee.fd
+        if fd >= 0, let k = streams[fd] {
+            var ss = sockaddr_storage()
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let ok = withUnsafeMutablePointer(to: &ss) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
+            }
+            if ok == 0, withUnsafePointer(to: &ss, { Admitted.key(UnsafeRawPointer($0)) }) == k { return true }
+            streams[fd] = nil  // the descriptor now holds something else
+        }
+        if let sin = r.pointee.client.sin, let k = Admitted.key(UnsafeRawPointer(sin)) {
+            let limit = Admitted.now() - Admitted.recentSeconds
+            if recent.contains(where: { $0.key == k && $0.time >= limit }) { return true }
+            if streams.values.contains(k) { return true }
+        }
+        return false
+    }
+}

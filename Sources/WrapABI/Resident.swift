@@ -1,0 +1,74 @@
+// Resident.swift - the engine for a daemon that serves many clients.
+//
+// The preload shim hands over a socket address pair; this builds the request
+// libwrap would (daemon name, endpoints, socket methods for lazy name
+// lookups), decides with options in resident mode, and logs refusals the way
+// tcpd does, rate-limited so that a flood cannot flood syslog.
+
+import CWrap
+import Glibc
+import WrapCore
+
+public enum Resident {
+    /// A datagram has no connection to send banners or options to, and
+    /// libwrap makes no ident lookup for it (a non-null sink says so).
+    static let datagramSink: @convention(c) (Int32) -> Void = { _ in }
+
+    /// The verdict on a connection (fd >= 0) or a datagram (fd < 0) from `peer`
+    /// to `local`, for `daemon` (a NUL-terminated C string).
+    public static func decide(
+        fd: Int32, peer: UnsafeMutableRawPointer, local: UnsafeMutableRawPointer?,
+        daemon: UnsafePointer<CChar>
+    ) -> Access.Verdict {
+        let r = RequestPtr.allocate(capacity: 1)
+        defer { r.deallocate() }
+        requestReset(r)
+        requestSetString(r, RQ_DAEMON, daemon)
+        r.pointee.fd = fd
+        r.pointee.client.sin = peer.assumingMemoryBound(to: sockaddr_in.self)
+        r.pointee.server.sin = local?.assumingMemoryBound(to: sockaddr_in.self)
+        r.pointee.hostname = c_sock_hostname
+        r.pointee.hostaddr = c_sock_hostaddr
+        if fd < 0 { r.pointee.sink = datagramSink }
+        let verdict = Access.decide(r, mode: .resident)
+        if verdict == .deny {
+            RefusalLog.shared.note(priority: cwrap_deny_severity()) {
+                "refused connect from \(latin1String(Eval.client(r)))"
+            }
+        }
+        return verdict
+    }
+}
+
+/// At most `burst` refusal lines at once, refilled at `rate` per second; the
+/// number left out is reported with the next line that gets through.
+final class RefusalLog: @unchecked Sendable {
+    static let shared = RefusalLog()
+    private var lock = pthread_mutex_t()
+    private var tokens = 50.0
+    private var last = 0.0
+    private var suppressed = 0
+    private let rate = 10.0, burst = 50.0
+
+    init() { pthread_mutex_init(&lock, nil) }
+
+    func note(priority: Int32, _ message: () -> String) {
+        pthread_mutex_lock(&lock)
+        let now = Admitted.now()
+        tokens = min(burst, tokens + (now - last) * rate)
+        last = now
+        let go = tokens >= 1
+        var skipped = 0
+        if go {
+            tokens -= 1
+            skipped = suppressed
+            suppressed = 0
+        } else {
+            suppressed += 1
+        }
+        pthread_mutex_unlock(&lock)
+        guard go else { return }
+        let text = message()
+        Diag.log(priority, skipped > 0 ? "\(text) (\(skipped) similar messages suppressed)" : text)
+    }
+}

@@ -1,0 +1,336 @@
+// Hooks.swift - accept(), accept4(), recvfrom(), recvmsg(), recvmmsg().
+//
+// Each hook calls the real function first and passes through anything that
+// is not an IPv4/IPv6 peer (AF_UNIX, a connected datagram socket, a stream
+// socket's recvfrom). A refused connection is reset and closed and the next
+// one taken: a blocking listener keeps waiting, a non-blocking one gets
+// EAGAIN from the real call when nothing is left. A refused datagram is
+// dropped and the next one read the same way. errno is the caller's on
+// every successful return; a failing return carries the real call's errno.
+//
+// While the shim works (name lookups, ident, /file lists) its own calls pass
+// straight through (a per-thread busy flag).
+
+import CWrap
+import Glibc
+import WrapABI
+
+let storageSize = socklen_t(MemoryLayout<sockaddr_storage>.size)
+
+enum Shim {
+    static func isInet(_ sa: UnsafeRawPointer, _ len: socklen_t) -> Bool {
+        guard len >= socklen_t(MemoryLayout<sa_family_t>.size) else { return false }
+        let f = sa.load(as: sa_family_t.self)
+        return f == sa_family_t(AF_INET) || f == sa_family_t(AF_INET6)
+    }
+
+    /// Copies a result address out as the kernel would: truncated to the
+    /// caller's buffer, with the true length reported.
+    static func copyOut(_ src: UnsafeRawPointer, _ len: socklen_t,
+                        _ addr: UnsafeMutableRawPointer?, _ addrlen: UnsafeMutablePointer<socklen_t>?) {
+        guard let addr, let addrlen else { return }
+        let room = addrlen.pointee
+        memcpy(addr, src, Int(min(room, len)))
+        addrlen.pointee = len
+    }
+
+    /// Runs `body` with the hooks passing through on this thread.
+    static func busy<T>(_ body: () -> T) -> T {
+        cwrap_set_hook_busy(1)
+        defer { cwrap_set_hook_busy(0) }
+        return body()
+    }
+
+    /// The verdict on an accepted connection.
+    static func admitConnection(_ fd: Int32, _ peer: inout sockaddr_storage) -> Access.Verdict {
+        busy {
+            var local = sockaddr_storage()
+            var llen = storageSize
+            let haveLocal = withUnsafeMutablePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &llen) }
+            } == 0
+            return Config.shared.daemon.withUnsafeBufferPointer { d in
+                withUnsafeMutablePointer(to: &peer) { p in
+                    withUnsafeMutablePointer(to: &local) { l in
+                        Resident.decide(fd: fd, peer: UnsafeMutableRawPointer(p),
+                                        local: haveLocal ? UnsafeMutableRawPointer(l) : nil,
+                                        daemon: d.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes a refused connection with a reset, so the client learns at once.
+    static func reset(_ fd: Int32) {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        close(fd)
+    }
+
+    /// accept() and accept4(): the next admitted connection.
+    static func accept(_ listener: Int32, _ addr: UnsafeMutablePointer<sockaddr>?,
+                       _ addrlen: UnsafeMutablePointer<socklen_t>?,
+                       _ real: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> Int32 {
+        let saved = errno
+        while true {
+            var peer = sockaddr_storage()
+            var len = storageSize
+            let fd = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { real(listener, $0, &len) }
+            }
+            if fd < 0 { return fd }
+            let inet = withUnsafePointer(to: &peer) { isInet(UnsafeRawPointer($0), len) }
+            let verdict: Access.Verdict = inet ? admitConnection(fd, &peer) : .permit
+            switch verdict {
+            case .permit:
+                if inet { withUnsafePointer(to: &peer) { Admitted.shared.admitStream(fd: fd, peer: UnsafeRawPointer($0)) } }
+                withUnsafePointer(to: &peer) { copyOut(UnsafeRawPointer($0), len, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
+                errno = saved
+                return fd
+            case .deny:
+                reset(fd)
+            case .handedOff:
+                close(fd)  // the twist command has its own copy
+            }
+        }
+    }
+}
+
+// MARK: - Datagrams
+
+/// Verdicts per (source address, local address), kept for a second so that a
+/// flood from one source costs a table lookup, not a rule evaluation.
+final class DatagramVerdicts: @unchecked Sendable {
+    static let shared = DatagramVerdicts()
+    private var lock = pthread_mutex_t()
+    private var cache: [[UInt8]: (Access.Verdict, Double)] = [:]
+    static let ttl = 1.0
+
+    init() { pthread_mutex_init(&lock, nil) }
+
+    func verdict(fd: Int32, source: UnsafeMutableRawPointer) -> Access.Verdict {
+        var local = sockaddr_storage()
+        var llen = storageSize
+        let haveLocal = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &llen) }
+        } == 0
+        var key = sourceKey(source)
+        if haveLocal, let l = withUnsafePointer(to: &local, { Admitted.key(UnsafeRawPointer($0)) }) { key += [0] + l }
+        let now = Admitted.now()
+        pthread_mutex_lock(&lock)
+        let hit = cache[key]
+        pthread_mutex_unlock(&lock)
+        if let hit, now - hit.1 < DatagramVerdicts.ttl { return hit.0 }
+        let v = Shim.busy {
+            Config.shared.daemon.withUnsafeBufferPointer { d in
+                withUnsafeMutablePointer(to: &local) { l in
+                    Resident.decide(fd: -1, peer: source, local: haveLocal ? UnsafeMutableRawPointer(l) : nil,
+                                    daemon: d.baseAddress!)
+                }
+            }
+        }
+        pthread_mutex_lock(&lock)
+        if cache.count > 4096 { cache.removeAll() }
+        cache[key] = (v, now)
+        pthread_mutex_unlock(&lock)
+        return v
+    }
+
+    /// The family and address, without the port (the verdict cannot depend on it).
+    func sourceKey(_ sa: UnsafeRawPointer) -> [UInt8] {
+        guard var k = Admitted.key(sa) else { return [] }
+        k[2] = 0; k[3] = 0  // port
+        return k
+    }
+}
+
+extension Shim {
+    /// Whether a datagram from `source` (as returned by the real call) may be
+    /// delivered. Connected sockets (the daemon is the client) always may.
+    static func admitDatagram(_ fd: Int32, _ source: UnsafeMutableRawPointer, _ len: socklen_t) -> Bool {
+        guard isInet(source, len) else { return true }
+        var peer = sockaddr_storage()
+        var plen = storageSize
+        let connected = withUnsafeMutablePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &plen) }
+        } == 0
+        if connected { return true }
+        let ok = DatagramVerdicts.shared.verdict(fd: fd, source: source) == .permit
+        if ok { Admitted.shared.admitDatagram(source: source) }
+        return ok
+    }
+
+    /// Throws away a datagram that was only peeked at.
+    static func discardPeeked(_ fd: Int32, _ flags: Int32) {
+        guard let real = Real.shared.recvfrom else { return }
+        var byte: UInt8 = 0
+        _ = real(fd, &byte, 1, (flags & ~Int32(MSG_PEEK)) | Int32(MSG_DONTWAIT), nil, nil)
+    }
+}
+
+// MARK: - The hooks
+
+@_cdecl("accept")
+public func hook_accept(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr>?, _ addrlen: UnsafeMutablePointer<socklen_t>?) -> Int32 {
+    guard let real = Real.shared.accept else { errno = ENOSYS; return -1 }
+    if cwrap_hook_busy() != 0 { return real(fd, addr, addrlen) }
+    return Shim.accept(fd, addr, addrlen) { real($0, $1, $2) }
+}
+
+@_cdecl("accept4")
+public func hook_accept4(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr>?, _ addrlen: UnsafeMutablePointer<socklen_t>?, _ flags: Int32) -> Int32 {
+    guard let real = Real.shared.accept4 else { errno = ENOSYS; return -1 }
+    if cwrap_hook_busy() != 0 { return real(fd, addr, addrlen, flags) }
+    return Shim.accept(fd, addr, addrlen) { real($0, $1, $2, flags) }
+}
+
+@_cdecl("recvfrom")
+public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: Int32,
+                          _ addr: UnsafeMutablePointer<sockaddr>?, _ addrlen: UnsafeMutablePointer<socklen_t>?) -> Int {
+    guard let real = Real.shared.recvfrom else { errno = ENOSYS; return -1 }
+    if cwrap_hook_busy() != 0 { return real(fd, buf, len, flags, addr, addrlen) }
+    let saved = errno
+    while true {
+        var source = sockaddr_storage()
+        var slen = storageSize
+        let n = withUnsafeMutablePointer(to: &source) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { real(fd, buf, len, flags, $0, &slen) }
+        }
+        if n < 0 { return n }
+        let ok = withUnsafeMutablePointer(to: &source) { Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen) }
+        if ok {
+            if slen > 0 {
+                withUnsafePointer(to: &source) { Shim.copyOut(UnsafeRawPointer($0), slen, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
+            } else if let addrlen {
+                addrlen.pointee = 0
+            }
+            errno = saved
+            return n
+        }
+        if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
+    }
+}
+
+@_cdecl("recvmsg")
+public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ flags: Int32) -> Int {
+    guard let real = Real.shared.recvmsg else { errno = ENOSYS; return -1 }
+    if cwrap_hook_busy() != 0 { return real(fd, msg, flags) }
+    guard let msg else { return real(fd, msg, flags) }
+    let saved = errno
+    let callerName = msg.pointee.msg_name
+    let callerNameLen = msg.pointee.msg_namelen
+    let callerControlLen = msg.pointee.msg_controllen
+    var own = sockaddr_storage()
+    defer { if callerName == nil { msg.pointee.msg_name = nil } }
+    while true {
+        if callerName == nil {
+            withUnsafeMutablePointer(to: &own) { msg.pointee.msg_name = UnsafeMutableRawPointer($0) }
+            msg.pointee.msg_namelen = storageSize
+        } else {
+            msg.pointee.msg_namelen = callerNameLen
+        }
+        msg.pointee.msg_controllen = callerControlLen
+        let n = real(fd, msg, flags)
+        if n < 0 { return n }
+        let source = msg.pointee.msg_name!
+        let slen = msg.pointee.msg_namelen
+        // A truncated address cannot be judged: check a full copy we ask for.
+        let ok: Bool
+        if callerName != nil && slen > callerNameLen {
+            ok = true  // cannot happen for AF_INET/AF_INET6 with a sane buffer
+        } else {
+            ok = Shim.admitDatagram(fd, source, slen)
+        }
+        if ok {
+            if callerName == nil { msg.pointee.msg_namelen = 0 }
+            errno = saved
+            return n
+        }
+        if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
+    }
+}
+
+@_cdecl("recvmmsg")
+public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr>?, _ vlen: UInt32, _ flags: Int32,
+                          _ timeout: UnsafeMutablePointer<timespec>?) -> Int32 {
+    guard let real = Real.shared.recvmmsg else { errno = ENOSYS; return -1 }
+    if cwrap_hook_busy() != 0 { return real(fd, vec, vlen, flags, timeout) }
+    guard let vec, vlen > 0 else { return real(fd, vec, vlen, flags, timeout) }
+    let saved = errno
+    let count = Int(vlen)
+    // The caller's lengths, to restore before each call; our own address
+    // buffers where the caller gave none.
+    let names = (0..<count).map { vec[$0].msg_hdr.msg_name }
+    let nameLens = (0..<count).map { vec[$0].msg_hdr.msg_namelen }
+    let controlLens = (0..<count).map { vec[$0].msg_hdr.msg_controllen }
+    let own = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: count)
+    own.initialize(repeating: sockaddr_storage(), count: count)
+    defer {
+        for i in 0..<count where names[i] == nil { vec[i].msg_hdr.msg_name = nil }
+        own.deallocate()
+    }
+    while true {
+        for i in 0..<count {
+            if names[i] == nil {
+                vec[i].msg_hdr.msg_name = UnsafeMutableRawPointer(own + i)
+                vec[i].msg_hdr.msg_namelen = storageSize
+            } else {
+                vec[i].msg_hdr.msg_namelen = nameLens[i]
+            }
+            vec[i].msg_hdr.msg_controllen = controlLens[i]
+        }
+        let n = real(fd, vec, vlen, flags, timeout)
+        if n <= 0 { return n }
+        var kept = 0
+        for i in 0..<Int(n) {
+            let h = vec[i].msg_hdr
+            guard Shim.admitDatagram(fd, h.msg_name!, h.msg_namelen) else { continue }
+            if kept != i { Batch.move(vec, from: i, to: kept, ownName: names[kept] == nil) }
+            if names[kept] == nil { vec[kept].msg_hdr.msg_namelen = 0 }
+            kept += 1
+        }
+        if kept > 0 {
+            errno = saved
+            return Int32(kept)
+        }
+        if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
+    }
+}
+
+enum Batch {
+    /// Moves message `from` into slot `to` of a recvmmsg() vector: the data
+    /// into `to`'s buffers (as far as they hold it), the address, the control
+    /// data and the lengths and flags.
+    static func move(_ vec: UnsafeMutablePointer<cwrap_mmsghdr>, from: Int, to: Int, ownName: Bool) {
+        let src = vec[from].msg_hdr
+        var left = Int(vec[from].msg_len)
+        var copied = 0
+        var si = 0, so = 0, di = 0, dof = 0
+        let dst = vec[to].msg_hdr
+        while left > 0 && si < Int(src.msg_iovlen) && di < Int(dst.msg_iovlen) {
+            let s = src.msg_iov[si], d = dst.msg_iov[di]
+            let n = min(left, s.iov_len - so, d.iov_len - dof)
+            if n > 0 { memmove(d.iov_base! + dof, s.iov_base! + so, n) }
+            so += n; dof += n; left -= n; copied += n
+            if so == s.iov_len { si += 1; so = 0 }
+            if dof == d.iov_len { di += 1; dof = 0 }
+        }
+        vec[to].msg_len = UInt32(copied)
+        var flags = src.msg_flags
+        if left > 0 { flags |= Int32(MSG_TRUNC) }
+        vec[to].msg_hdr.msg_flags = flags
+        if let sn = src.msg_name, let dn = dst.msg_name {
+            let n = min(src.msg_namelen, dst.msg_namelen == 0 ? storageSize : dst.msg_namelen)
+            memmove(dn, sn, Int(n))
+            vec[to].msg_hdr.msg_namelen = src.msg_namelen
+        }
+        if let sc = src.msg_control, let dc = dst.msg_control {
+            let n = min(src.msg_controllen, dst.msg_controllen)
+            memmove(dc, sc, n)
+            vec[to].msg_hdr.msg_controllen = n
+        } else {
+            vec[to].msg_hdr.msg_controllen = 0
+        }
+    }
+}
