@@ -68,6 +68,21 @@ void cwrap_set_context(char *file, int line)
     tcpd_context.line = line;
 }
 
+static __thread char *position_file;
+static __thread int position_line;
+
+void cwrap_get_position(char **file, int *line)
+{
+    *file = position_file;
+    *line = position_line;
+}
+
+void cwrap_set_position(char *file, int line)
+{
+    position_file = file;
+    position_line = line;
+}
+
 static __thread char client_buffer[2 * STRING_LENGTH];
 static __thread char server_buffer[2 * STRING_LENGTH];
 static __thread char port_buffer[16];
@@ -185,7 +200,10 @@ static void tcpd_diag(int severity, const char *tag, const char *format, va_list
     char line[BUFSIZ + 256];
 
     vsnprintf(text, sizeof(text), format, ap);  /* %m is glibc's too */
-    if (tcpd_context.file)
+    if (position_file)
+        snprintf(line, sizeof(line), "%s: %s, line %d: %s",
+                 tag, position_file, position_line, text);
+    else if (tcpd_context.file)
         snprintf(line, sizeof(line), "%s: %s, line %d: %s",
                  tag, tcpd_context.file, tcpd_context.line, text);
     else

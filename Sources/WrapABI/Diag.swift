@@ -22,7 +22,8 @@ enum Diag {
     static func emit(_ tag: String, _ message: String) {
         var file: UnsafeMutablePointer<CChar>? = nil
         var line: Int32 = 0
-        cwrap_get_context(&file, &line)
+        cwrap_get_position(&file, &line)
+        if file == nil { cwrap_get_context(&file, &line) }
         if let file {
             log(LOG_ERR, "\(tag): \(latin1String(file)), line \(line): \(message)")
         } else {

@@ -47,7 +47,7 @@ struct RequestContext: MatchContext {
 
     mutating func warn(_ message: String) { Diag.warn(message) }
 
-    mutating func setPosition(line: Int) { cwrap_set_context(table, Int32(line)) }
+    mutating func setPosition(line: Int) { cwrap_set_position(table, Int32(line)) }
 }
 
 /// Who is asking: a program calling libwrap for one request (tcpd, sshd),
@@ -87,8 +87,8 @@ public enum Access {
     static func tableMatch(_ table: UnsafeMutablePointer<CChar>, _ request: RequestPtr, _ mode: AccessMode) -> TableResult {
         var savedFile: UnsafeMutablePointer<CChar>? = nil
         var savedLine: Int32 = 0
-        cwrap_get_context(&savedFile, &savedLine)
-        defer { cwrap_set_context(savedFile, savedLine) }
+        cwrap_get_position(&savedFile, &savedLine)
+        defer { cwrap_set_position(savedFile, savedLine) }
 
         let compiled: CompiledTable
         switch Caches.tables.get(table) {
@@ -100,7 +100,7 @@ public enum Access {
         case .value(let t):
             compiled = t
         }
-        cwrap_set_context(table, 0)
+        cwrap_set_position(table, 0)
         var ctx = RequestContext(request: request, table: table)
         switch Matcher.match(compiled, &ctx) {
         case .none:
@@ -108,7 +108,7 @@ public enum Access {
         case .error:
             return .error
         case .matched(let rule):
-            cwrap_set_context(table, Int32(rule.line))
+            cwrap_set_position(table, Int32(rule.line))
             if cwrap_verbose() > 1 {
                 Diag.log(LOG_DEBUG, "matched:  \(latin1String(table)) line \(rule.line)")
             }

@@ -28,6 +28,10 @@ int cwrap_deny_severity(void);
 void cwrap_set_severities(int value);
 void cwrap_get_context(char **file, int *line);
 void cwrap_set_context(char *file, int line);
+/* The table position of this thread's hosts_access() in progress, which
+ * diagnostics use instead of the shared tcpd_context (file 0: none). */
+void cwrap_get_position(char **file, int *line);
+void cwrap_set_position(char *file, int line);
 char *cwrap_unknown(void);
 char *cwrap_paranoid(void);
 
