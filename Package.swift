@@ -33,7 +33,10 @@ let package = Package(
     targets: [
         .target(
             name: "WrapCore",
-            path: "Sources/WrapCore"
+            path: "Sources/WrapCore",
+            // The matcher is generic over its caller's context: let the
+            // callers (WrapABI) specialize it.
+            swiftSettings: [.unsafeFlags(["-cross-module-optimization"])]
         ),
         .target(
             name: "CWrap",

@@ -10,6 +10,7 @@
 #include "cwrap.h"
 
 #include <sys/auxv.h>
+#include <dlfcn.h>
 
 #include <errno.h>
 #include <setjmp.h>
@@ -254,3 +255,14 @@ const char *cwrap_program_name(void) { return program_invocation_short_name; }
 
 _Static_assert(sizeof(struct cwrap_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr mirror");
 _Static_assert(offsetof(struct cwrap_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr mirror");
+
+/* Whether an address lies in this shared object (a dlsym(RTLD_NEXT) that
+ * found one of our own hooks would recurse forever). */
+int cwrap_is_own_address(const void *address)
+{
+    Dl_info mine, theirs;
+
+    if (!dladdr((const void *) cwrap_is_own_address, &mine) || !dladdr(address, &theirs))
+        return 0;
+    return mine.dli_fbase == theirs.dli_fbase;
+}

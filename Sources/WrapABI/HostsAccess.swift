@@ -10,24 +10,53 @@ import CWrap
 import Glibc
 import WrapCore
 
-/// The engine's view of a request_info, with lookups done on demand.
+/// The engine's view of a request_info, with lookups done on demand. Values
+/// are prepared once per request, not once per rule.
 struct RequestContext: MatchContext {
     let request: RequestPtr
     let table: UnsafeMutablePointer<CChar>
+    let daemon: Subject
+    let serverPort: Int?
+    private var userValue: Subject?
+    private var clientName: Subject?, serverName: Subject?
+    private var clientAddr: Subject?, serverAddr: Subject?
 
-    var daemon: Bytes { bytes(Fields.daemon(request)) }
-    var serverPort: Int? {
-        guard let sin = request.pointee.server.sin else { return nil }
-        return Int(UInt16(bigEndian: UnsafeRawPointer(sin).load(fromByteOffset: 2, as: UInt16.self)))
+    init(request: RequestPtr, table: UnsafeMutablePointer<CChar>) {
+        self.request = request
+        self.table = table
+        daemon = Subject(bytes(Fields.daemon(request)))
+        if let sin = request.pointee.server.sin {
+            serverPort = Int(UInt16(bigEndian: UnsafeRawPointer(sin).load(fromByteOffset: 2, as: UInt16.self)))
+        } else {
+            serverPort = nil
+        }
     }
-    mutating func user() -> Bytes { bytes(Eval.user(request)) }
-    mutating func hostName(_ side: Side) -> Bytes { bytes(Eval.hostname(Fields.host(request, side))) }
-    mutating func hostAddr(_ side: Side) -> Bytes { bytes(Eval.hostaddr(Fields.host(request, side))) }
+
+    mutating func user() -> Subject {
+        if let u = userValue { return u }
+        let u = Subject(bytes(Eval.user(request)))
+        userValue = u
+        return u
+    }
+
+    mutating func hostName(_ side: Side) -> Subject {
+        if let n = side == .client ? clientName : serverName { return n }
+        let n = Subject(bytes(Eval.hostname(Fields.host(request, side))))
+        if side == .client { clientName = n } else { serverName = n }
+        return n
+    }
+
+    mutating func hostAddr(_ side: Side) -> Subject {
+        if let a = side == .client ? clientAddr : serverAddr { return a }
+        let a = Subject(bytes(Eval.hostaddr(Fields.host(request, side))))
+        if side == .client { clientAddr = a } else { serverAddr = a }
+        return a
+    }
 
     mutating func hostFile(_ path: Bytes) -> HostFile {
         withCString(path) { p in
             switch Caches.hostFiles.get(p) {
-            case .value(let words): return .words(words)
+            case .value(let patterns): return .patterns(patterns)
             case .missing: return .missing
             case .failed(let why): return .unreadable("open \(path.text): \(why)")
             }

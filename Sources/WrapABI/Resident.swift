@@ -27,8 +27,7 @@ public enum Resident {
         r.pointee.fd = fd
         r.pointee.client.sin = peer.assumingMemoryBound(to: sockaddr_in.self)
         r.pointee.server.sin = local?.assumingMemoryBound(to: sockaddr_in.self)
-        r.pointee.hostname = c_sock_hostname
-        r.pointee.hostaddr = c_sock_hostaddr
+        Sock.setMethods(r)
         if fd < 0 { r.pointee.sink = datagramSink }
         let verdict = Access.decide(r, mode: .resident)
         if verdict == .deny {

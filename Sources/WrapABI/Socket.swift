@@ -16,10 +16,17 @@ enum Sock {
             ? socklen_t(MemoryLayout<sockaddr_in>.size) : socklen_t(MemoryLayout<sockaddr_in6>.size)
     }
 
-    /// sock_host(): the endpoints of request->fd.
-    static func host(_ r: RequestPtr) {
+    /// sock_methods(): names and addresses from the socket addresses.
+    /// (Referenced only in this file: a @_cdecl function used as a C pointer
+    /// in another file gets a second definition in debug builds.)
+    static func setMethods(_ r: RequestPtr) {
         r.pointee.hostname = c_sock_hostname
         r.pointee.hostaddr = c_sock_hostaddr
+    }
+
+    /// sock_host(): the endpoints of request->fd.
+    static func host(_ r: RequestPtr) {
+        setMethods(r)
         let fd = r.pointee.fd
         let client = cwrap_client_storage()!
         let server = cwrap_server_storage()!
@@ -156,7 +163,7 @@ public func c_sock_hostaddr(_ h: UnsafeMutablePointer<host_info>?) {
 
 /// sock_sink(): reads and discards one datagram (so inetd does not loop).
 @_cdecl("swrap_sock_sink")
-public func c_sock_sink(_ fd: Int32) {
+func c_sock_sink(_ fd: Int32) {
     var buf = [UInt8](repeating: 0, count: Int(BUFSIZ))
     var ss = sockaddr_storage()
     var len = socklen_t(MemoryLayout<sockaddr_storage>.size)

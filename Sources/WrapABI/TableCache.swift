@@ -65,11 +65,19 @@ func readWholeFile(_ path: UnsafePointer<CChar>) -> FileRead {
     return .contents(out, FileStamp(st))
 }
 
-/// A cache of compiled files, shared by all threads.
+/// A cache of compiled files, shared by all threads. A request looks up two
+/// tables and maybe a few /file lists: a short list compared with memcmp()
+/// beats hashing the path.
 final class CompiledCache<Value>: @unchecked Sendable {
+    private struct Entry {
+        var path: [CChar]   // with its NUL
+        var stamp: FileStamp
+        var value: Value
+    }
     private var lock = pthread_mutex_t()
-    private var entries: [Bytes: (FileStamp, Value)] = [:]
+    private var entries: [Entry] = []
     private let compile: (Bytes) -> Value
+    private static var limit: Int { 256 }
 
     init(_ compile: @escaping (Bytes) -> Value) {
         self.compile = compile
@@ -82,15 +90,23 @@ final class CompiledCache<Value>: @unchecked Sendable {
         case failed(String)
     }
 
+    private func find(_ path: UnsafePointer<CChar>, _ length: Int) -> Int? {
+        for i in entries.indices where entries[i].path.count == length + 1 {
+            if entries[i].path.withUnsafeBufferPointer({ memcmp($0.baseAddress!, path, length) }) == 0 { return i }
+        }
+        return nil
+    }
+
     func get(_ path: UnsafePointer<CChar>) -> Lookup {
-        let key = bytes(path)
+        let length = strlen(path)
         var st = stat()
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
             let stamp = FileStamp(st)
             pthread_mutex_lock(&lock)
-            let hit = entries[key]
+            var hit: Value? = nil
+            if let i = find(path, length), entries[i].stamp == stamp { hit = entries[i].value }
             pthread_mutex_unlock(&lock)
-            if let hit, hit.0 == stamp { return .value(hit.1) }
+            if let hit { return .value(hit) }
         }
         switch readWholeFile(path) {
         case .missing:
@@ -99,9 +115,14 @@ final class CompiledCache<Value>: @unchecked Sendable {
             return .failed(why)
         case .contents(let data, let stamp):
             let value = compile(data)
+            let key = Array(UnsafeBufferPointer(start: path, count: length + 1))
             pthread_mutex_lock(&lock)
-            if entries.count > 4096 { entries.removeAll() }
-            entries[key] = (stamp, value)
+            if let i = find(path, length) {
+                entries[i] = Entry(path: key, stamp: stamp, value: value)
+            } else {
+                if entries.count >= CompiledCache.limit { entries.removeFirst(entries.count / 2) }
+                entries.append(Entry(path: key, stamp: stamp, value: value))
+            }
             pthread_mutex_unlock(&lock)
             return .value(value)
         }
@@ -125,5 +146,5 @@ func hostFileWords(_ data: Bytes) -> [Bytes] {
 
 enum Caches {
     static let tables = CompiledCache { CompiledTable(contents: $0) }
-    static let hostFiles = CompiledCache { hostFileWords($0) }
+    static let hostFiles = CompiledCache { hostFileWords($0).map(HostPattern.init) }
 }

@@ -25,11 +25,62 @@ public func dotQuadAddr(_ s: Bytes) -> UInt32 {
         }
     }
     if runs != 4 { return inaddrNone }
-    var z = s
-    if let nul = z.firstIndex(of: 0) { z.removeSubrange(nul...) }
-    z.append(0)
-    return z.withUnsafeBufferPointer { p in
-        p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: z.count) { inet_addr($0) }
+    return inetAddr(s) ?? inaddrNone
+}
+
+/// glibc's inet_addr(): up to four parts, each read by strtoul(base 0)
+/// (decimal, 0 octal, 0x hex); the last part fills the remaining bytes; the
+/// text may end with white space followed by anything. Network byte order.
+func inetAddr(_ s: Bytes) -> UInt32? {
+    var parts: [UInt32] = []
+    parts.reserveCapacity(4)
+    var i = 0
+    @inline(__always) func at(_ k: Int) -> UInt8 { k < s.count ? s[k] : 0 }
+    @inline(__always) func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+    while true {
+        guard isDigit(at(i)) else { return nil }
+        var value: UInt64 = 0
+        var overflow = false
+        if at(i) == UInt8(ascii: "0") && (at(i + 1) | 0x20) == UInt8(ascii: "x") && hexValue(at(i + 2)) != nil {
+            i += 2
+            while let h = hexValue(at(i)) {
+                value = value &* 16 &+ UInt64(h); if value > 0xFFFF_FFFF { overflow = true }
+                i += 1
+            }
+        } else if at(i) == UInt8(ascii: "0") {
+            while at(i) >= 0x30 && at(i) <= 0x37 {
+                value = value &* 8 &+ UInt64(at(i) - 0x30); if value > 0xFFFF_FFFF { overflow = true }
+                i += 1
+            }
+        } else {
+            while isDigit(at(i)) {
+                value = value &* 10 &+ UInt64(at(i) - 0x30); if value > 0xFFFF_FFFF { overflow = true }
+                i += 1
+            }
+        }
+        if overflow { return nil }
+        let c = at(i)
+        if c == UInt8(ascii: ".") {
+            if parts.count >= 3 || value > 0xFF { return nil }
+            parts.append(UInt32(value))
+            i += 1
+            continue
+        }
+        if c != 0 && !(c == 0x20 || (c >= 0x09 && c <= 0x0D)) { return nil }
+        let limits: [UInt64] = [0xFFFF_FFFF, 0xFF_FFFF, 0xFFFF, 0xFF]
+        if value > limits[parts.count] { return nil }
+        var host = UInt32(value)
+        for (k, p) in parts.enumerated() { host |= p << UInt32(24 - 8 * k) }
+        return host.bigEndian
+    }
+}
+
+@inline(__always) func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 0x30...0x39: return c - 0x30
+    case 0x61...0x66: return c - 0x61 + 10
+    case 0x41...0x46: return c - 0x41 + 10
+    default: return nil
     }
 }
 

@@ -11,6 +11,8 @@ public enum Side: Sendable { case client, server }
 /// The contents of a `/file` pattern's file.
 public enum HostFile: Sendable {
     case words([Bytes])
+    /// The words, already compiled (callers that cache the file do this once).
+    case patterns([HostPattern])
     case missing              // ENOENT: an empty list, silently
     case unreadable(String)   // any other error: a warning, an empty list
 }
@@ -18,12 +20,12 @@ public enum HostFile: Sendable {
 /// What the matcher needs from the world. Lookups may be slow; the matcher
 /// calls them in libwrap's order and only when a pattern needs them.
 public protocol MatchContext {
-    var daemon: Bytes { get }
+    var daemon: Subject { get }
     /// The server's port, when its socket address is known.
     var serverPort: Int? { get }
-    mutating func user() -> Bytes
-    mutating func hostName(_ side: Side) -> Bytes
-    mutating func hostAddr(_ side: Side) -> Bytes
+    mutating func user() -> Subject
+    mutating func hostName(_ side: Side) -> Subject
+    mutating func hostAddr(_ side: Side) -> Subject
     mutating func hostFile(_ path: Bytes) -> HostFile
     mutating func inNetgroup(_ group: Bytes, host: Bytes) -> Bool
     /// A warning at the current table position.
@@ -106,7 +108,7 @@ public enum Matcher {
         switch p {
         case .netgroup(let group):
             let name = ctx.hostName(side)
-            return ctx.inNetgroup(group, host: name)
+            return ctx.inNetgroup(group, host: name.raw)
         case .file(let path):
             switch ctx.hostFile(path) {
             case .missing:
@@ -117,12 +119,15 @@ public enum Matcher {
             case .words(let words):
                 for w in words where hostMatch(HostPattern(w), side, &ctx) { return true }
                 return false
+            case .patterns(let patterns):
+                for p in patterns where hostMatch(p, side, &ctx) { return true }
+                return false
             }
         case .known:
             let name = ctx.hostName(side)
-            return !caseEqual(ctx.hostAddr(side), Lit.unknown) && hostnameKnown(name)
+            return !caseEqual(ctx.hostAddr(side).raw, Lit.unknown) && hostnameKnown(name.raw)
         case .local:
-            let name = ctx.hostName(side)
+            let name = ctx.hostName(side).raw
             return !name.contains(UInt8(ascii: ".")) && hostnameKnown(name)
         case .masked(let m):
             return m.matches(ctx.hostAddr(side))

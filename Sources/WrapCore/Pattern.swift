@@ -33,8 +33,11 @@ public enum StringPattern: Sendable, Equatable {
         }
     }
 
-    public func matches(_ input: Bytes) -> Bool {
-        let s = unmapped(input)
+    public func matches(_ input: Bytes) -> Bool { matches(Subject(input)) }
+
+    @inline(__always)
+    public func matches(_ subject: Subject) -> Bool {
+        let s = subject.text
         switch self {
         case .suffix(let t):
             return s.count > t.count && caseEqual(s[(s.count - t.count)...], t)
@@ -47,7 +50,7 @@ public enum StringPattern: Sendable, Equatable {
         case .wildcard(let t):
             return globMatch(t[...], s[...])
         case .ipv6(let a):
-            guard let a, let b = parseIPv6(s) else { return false }
+            guard let a, let b = subject.v6 else { return false }
             return a == b
         case .exact(let t):
             return caseEqual(t, s)
@@ -98,16 +101,18 @@ public enum MaskedPattern: Sendable, Equatable {
         }
     }
 
-    func matches(_ input: Bytes) -> Bool {
-        let s = unmapped(input)
+    func matches(_ input: Bytes) -> Bool { matches(Subject(input)) }
+
+    @inline(__always)
+    func matches(_ subject: Subject) -> Bool {
         switch self {
         case .v4(let net, let mask):
             guard let mask else { return false }
-            let a = dotQuadAddr(s)
+            let a = subject.v4
             if a == inaddrNone { return false }
             return a & mask == net
         case .v6(let net, let bits):
-            guard let net, bits >= 0, bits <= 128, let a = parseIPv6(s) else { return false }
+            guard let net, bits >= 0, bits <= 128, let a = subject.v6 else { return false }
             var left = bits, i = 0
             while left > 0 {
                 if left < 8 {

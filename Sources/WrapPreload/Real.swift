@@ -23,16 +23,15 @@ final class Real: @unchecked Sendable {
     let recvmmsg: RecvmmsgFn?
 
     private init() {
-        func find<T>(_ name: String, _ mine: UnsafeRawPointer?, as: T.Type) -> T? {
+        func find<T>(_ name: String, as: T.Type) -> T? {
             let next = UnsafeMutableRawPointer(bitPattern: -1)  // RTLD_NEXT
-            guard let p = dlsym(next, name), UnsafeRawPointer(p) != mine else { return nil }
+            guard let p = dlsym(next, name), cwrap_is_own_address(p) == 0 else { return nil }
             return unsafeBitCast(p, to: T.self)
         }
-        func addr<T>(_ f: T) -> UnsafeRawPointer { unsafeBitCast(f, to: UnsafeRawPointer.self) }
-        accept = find("accept", addr(hook_accept as AcceptFn), as: AcceptFn.self)
-        accept4 = find("accept4", addr(hook_accept4 as Accept4Fn), as: Accept4Fn.self)
-        recvfrom = find("recvfrom", addr(hook_recvfrom as RecvfromFn), as: RecvfromFn.self)
-        recvmsg = find("recvmsg", addr(hook_recvmsg as RecvmsgFn), as: RecvmsgFn.self)
-        recvmmsg = find("recvmmsg", addr(hook_recvmmsg as RecvmmsgFn), as: RecvmmsgFn.self)
+        accept = find("accept", as: AcceptFn.self)
+        accept4 = find("accept4", as: Accept4Fn.self)
+        recvfrom = find("recvfrom", as: RecvfromFn.self)
+        recvmsg = find("recvmsg", as: RecvmsgFn.self)
+        recvmmsg = find("recvmmsg", as: RecvmmsgFn.self)
     }
 }

@@ -8,7 +8,8 @@ import Testing
 @testable import WrapCore
 
 struct FakeRequest: MatchContext {
-    var daemon: Bytes = Array("sshd".utf8)
+    var daemonName = "sshd"
+    var daemon: Subject { Subject(Array(daemonName.utf8)) }
     var serverPort: Int? = nil
     var names: [Side: String] = [:]
     var addrs: [Side: String] = [.client: "192.168.1.10"]
@@ -18,9 +19,9 @@ struct FakeRequest: MatchContext {
     var warnings: [String] = []
     var line = 0
 
-    mutating func user() -> Bytes { asked.append("user"); return Array(userName.utf8) }
-    mutating func hostName(_ side: Side) -> Bytes { asked.append("name"); return Array((names[side] ?? "unknown").utf8) }
-    mutating func hostAddr(_ side: Side) -> Bytes { Array((addrs[side] ?? "unknown").utf8) }
+    mutating func user() -> Subject { asked.append("user"); return Subject(Array(userName.utf8)) }
+    mutating func hostName(_ side: Side) -> Subject { asked.append("name"); return Subject(Array((names[side] ?? "unknown").utf8)) }
+    mutating func hostAddr(_ side: Side) -> Subject { Subject(Array((addrs[side] ?? "unknown").utf8)) }
     mutating func hostFile(_ path: Bytes) -> HostFile {
         guard let words = files[path.text] else { return .missing }
         return .words(words.map { Array($0.utf8) })
@@ -66,7 +67,7 @@ func matchedLine(_ text: String, _ ctx: inout FakeRequest) -> Int? {
 
 @Test func onlyColumnOneHashIsAComment() {
     var r = FakeRequest()
-    r.daemon = Array("#".utf8)
+    r.daemonName = "#"
     #expect(matchedLine("# sshd: ALL\n  # : ALL\n", &r) == 2)
 }
 
@@ -108,7 +109,7 @@ func matchedLine(_ text: String, _ ctx: inout FakeRequest) -> Int? {
 
 @Test func numericDaemonPatternsAreServerPorts() {
     var r = FakeRequest()
-    r.daemon = Array("22".utf8)
+    r.daemonName = "22"
     #expect(matchedLine("22: ALL\n", &r) == nil)
     r.serverPort = 22
     #expect(matchedLine("022: ALL\n", &r) == 1)
@@ -159,4 +160,17 @@ struct RecordingRunner: OptionRunner {
                              value: { _ in Array("a;b`c d!e".utf8) }, warn: { _ in })
     #expect(out == Array("x a_b_c_d!e  %".utf8))
     #expect(Percent.expand(Array("%u%u".utf8), limit: 10, value: { _ in Array("abcdef".utf8) }, warn: { _ in }) == nil)
+}
+
+@Test func inetAddrFollowsGlibc() {
+    // Expected values from glibc's inet_addr() (network order, as read on x86_64).
+    let cases: [(String, UInt32)] = [
+        ("1.2.3.4", 0x04030201), ("0x1.2.3.4", 0x04030201), ("010.0.0.1", 0x01000008),
+        ("1.2.3.4x", 0xffffffff), ("1.2.3.4 x", 0x04030201), ("1.2.3.256", 0xffffffff),
+        ("08.1.1.1", 0xffffffff), ("0x.1.1.1", 0xffffffff), ("1..2.3", 0xffffffff),
+        ("255.255.255.255", 0xffffffff), ("0xff.0377.1.1", 0x0101ffff), (" 1.2.3.4", 0xffffffff),
+    ]
+    for (text, expected) in cases {
+        #expect(dotQuadAddr(Array(text.utf8)) == expected, "\(text)")
+    }
 }

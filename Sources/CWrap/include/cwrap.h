@@ -64,6 +64,7 @@ int swrap_process_options(char *options, struct request_info *request);
 /* For the shim: AT_SECURE (setuid/setgid), the program's short name, and
  * struct mmsghdr (which Swift's Glibc module does not see without _GNU_SOURCE). */
 int cwrap_secure(void);
+int cwrap_is_own_address(const void *address);
 const char *cwrap_program_name(void);
 struct cwrap_mmsghdr {
     struct msghdr msg_hdr;
