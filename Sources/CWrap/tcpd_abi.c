@@ -23,6 +23,8 @@
 #include <fcntl.h>
 #include <stddef.h>
 
+extern void __syslog_chk(int priority, int flag, const char *format, ...);
+
 /* The exported data, with Debian's initial values. */
 char *hosts_allow_table = "/etc/hosts.allow";
 char *hosts_deny_table = "/etc/hosts.deny";
@@ -119,7 +121,10 @@ void cwrap_syslog(int priority, const char *message)
             close(log_fd);
         }
     } else {
-        syslog(priority, "%s", message);
+        /* Debian's libwrap is built with _FORTIFY_SOURCE and so calls
+         * __syslog_chk(): a program's own syslog() (tcpdmatch and tcpdchk
+         * define one that prints) does not see the library's messages. */
+        __syslog_chk(priority, 1, "%s", message);
     }
     errno = saved;
 }

@@ -57,6 +57,7 @@ struct RequestContext: MatchContext {
         withCString(path) { p in
             switch Caches.hostFiles.get(p) {
             case .value(let patterns): return .patterns(patterns)
+            case .large: return HostFile.words(Caches.readWords(p))
             case .missing: return .missing
             case .failed(let why): return .unreadable("open \(path.text): \(why)")
             }
@@ -119,19 +120,27 @@ public enum Access {
         cwrap_get_position(&savedFile, &savedLine)
         defer { cwrap_set_position(savedFile, savedLine) }
 
-        let compiled: CompiledTable
+        var ctx = RequestContext(request: request, table: table)
+        let result: TableMatch
         switch Caches.tables.get(table) {
         case .missing:
             return .no
         case .failed(let why):
             Diag.warn("cannot open \(latin1String(table)): \(why)")
             return .error
-        case .value(let t):
-            compiled = t
+        case .value(let compiled):
+            cwrap_set_position(table, 0)
+            result = Matcher.match(compiled, &ctx)
+        case .large:
+            cwrap_set_position(table, 0)
+            guard let r = streamTable(table, &ctx) else {
+                cwrap_set_position(nil, 0)
+                Diag.warn("cannot open \(latin1String(table)): \(Diag.errnoText())")
+                return .error
+            }
+            result = r
         }
-        cwrap_set_position(table, 0)
-        var ctx = RequestContext(request: request, table: table)
-        switch Matcher.match(compiled, &ctx) {
+        switch result {
         case .none:
             return .no
         case .error:
@@ -142,7 +151,13 @@ public enum Access {
                 Diag.log(LOG_DEBUG, "matched:  \(latin1String(table)) line \(rule.line)")
             }
             if let options = rule.options {
-                switch runOptions(options, request, mode) {
+                let outcome = runOptions(options, request, mode)
+                if outcome != .proceed {
+                    // libwrap longjmp()s out here and never restores
+                    // tcpd_context: later diagnostics keep this position.
+                    cwrap_set_context(table, Int32(rule.line))
+                }
+                switch outcome {
                 case .proceed: return .yes
                 case .permit: return .decided(.permit)
                 case .deny: return .decided(.deny)

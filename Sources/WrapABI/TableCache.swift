@@ -34,16 +34,43 @@ enum FileRead {
     case failed(String)  // the %m text, or why the file was refused
 }
 
+/// Opens a file for reading without blocking on it (a FIFO would block
+/// forever) and refuses anything but regular files and directories.
+func openTableFile(_ path: UnsafePointer<CChar>) -> (fd: Int32, stat: stat)? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+    if fd < 0 { return nil }
+    var st = stat()
+    if fstat(fd, &st) != 0 {
+        let e = errno
+        close(fd)
+        errno = e
+        return nil
+    }
+    return (fd, st)
+}
+
+/// Reads a large table in blocks and matches it line by line.
+func streamTable<C: MatchContext>(_ path: UnsafePointer<CChar>, _ ctx: inout C) -> TableMatch? {
+    guard let (fd, st) = openTableFile(path) else { return nil }
+    defer { close(fd) }
+    if st.st_mode & S_IFMT != S_IFREG { return nil }
+    let source = ChunkSource { buffer in
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno != EINTR { return 0 }
+        }
+    }
+    return Matcher.match(streaming: source, &ctx)
+}
+
 /// Reads a whole file without blocking on it and without leaking a descriptor.
 func readWholeFile(_ path: UnsafePointer<CChar>) -> FileRead {
-    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
-    if fd < 0 {
+    guard let (fd, st) = openTableFile(path) else {
         let e = errno
         return e == ENOENT ? .missing : .failed(Diag.errnoText(e))
     }
     defer { close(fd) }
-    var st = stat()
-    if fstat(fd, &st) != 0 { return .failed(Diag.errnoText()) }
     let type = st.st_mode & S_IFMT
     if type == S_IFDIR { return .contents([], FileStamp(st)) }   // fgets() fails: an empty table
     if type != S_IFREG { return .failed("not a regular file") }
@@ -88,7 +115,13 @@ final class CompiledCache<Value>: @unchecked Sendable {
         case value(Value)
         case missing
         case failed(String)
+        /// Larger than `streamAbove`: not kept; the caller reads it itself.
+        case large
     }
+
+    /// Files larger than this are not compiled and kept (memory would grow
+    /// several times the file's size); they are read on each use, as libwrap does.
+    let streamAbove: Int64 = 8 << 20
 
     private func find(_ path: UnsafePointer<CChar>, _ length: Int) -> Int? {
         for i in entries.indices where entries[i].path.count == length + 1 {
@@ -101,6 +134,7 @@ final class CompiledCache<Value>: @unchecked Sendable {
         let length = strlen(path)
         var st = stat()
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+            if Int64(st.st_size) > streamAbove { return .large }
             let stamp = FileStamp(st)
             pthread_mutex_lock(&lock)
             var hit: Value? = nil
@@ -147,4 +181,10 @@ func hostFileWords(_ data: Bytes) -> [Bytes] {
 enum Caches {
     static let tables = CompiledCache { CompiledTable(contents: $0) }
     static let hostFiles = CompiledCache { hostFileWords($0).map(HostPattern.init) }
+
+    /// The words of a /file list too large to keep.
+    static func readWords(_ path: UnsafePointer<CChar>) -> [Bytes] {
+        guard case .contents(let data, _) = readWholeFile(path) else { return [] }
+        return hostFileWords(data)
+    }
 }

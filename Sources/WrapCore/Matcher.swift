@@ -45,25 +45,85 @@ public enum TableMatch: Sendable, Equatable {
 public enum Matcher {
     /// table_match(): the first rule whose daemon and client lists both match.
     public static func match<C: MatchContext>(_ table: CompiledTable, _ ctx: inout C) -> TableMatch {
-        for entry in table.entries {
-            switch entry {
-            case .warning(let line, let message):
-                ctx.setPosition(line: line)
-                ctx.warn(message)
-            case .stop(let line):
-                ctx.setPosition(line: line)
-                ctx.warn("missing newline or line too long")
-                ctx.warn("all the subsequent rules will be ignored")
-                return .error
-            case .rule(let rule):
-                ctx.setPosition(line: rule.line)
-                if listMatch(rule.daemons[...], &ctx, { serverMatch($0, &$1) })
-                    && listMatch(rule.clients[...], &ctx, { clientMatch($0, &$1) }) {
-                    return .matched(rule)
-                }
-            }
+        let order = table.candidates(daemon: ctx.daemon.text, port: ctx.serverPort)
+        for i in order {
+            if let result = visit(table.entries[Int(i)], &ctx) { return result }
         }
         return .none
+    }
+
+    /// table_match() straight from the file's bytes, line by line, for tables
+    /// too large to keep compiled.
+    public static func match<C: MatchContext>(streaming source: ChunkSource, _ ctx: inout C) -> TableMatch {
+        var reader = LineReader(source)
+        let daemon = ctx.daemon.text
+        while let (line, number) = reader.next() {
+            if cannotMatch(line, daemon: daemon) { continue }
+            guard let entry = TableEntry(line: line, number: number) else { continue }
+            if let result = visit(entry, &ctx) { return result }
+        }
+        return .none
+    }
+
+    /// True when a well-formed rule line names only plain daemon names, none
+    /// of them `daemon`: it cannot match, and skipping it is invisible (the
+    /// comparison has no side effects). Checked in place, without allocating.
+    static func cannotMatch(_ line: UnsafeRawBufferPointer, daemon: Bytes) -> Bool {
+        guard line.last == UInt8(ascii: "\n"), let first = line.first, first != UInt8(ascii: "#") else { return false }
+        var i = 0
+        var tokens = 0
+        while i < line.count {
+            let c = line[i]
+            if c == UInt8(ascii: ":") { break }
+            if c == 0x2C || c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A { i += 1; continue }
+            // One token: [start, i).
+            let start = i
+            var plain = true
+            while i < line.count {
+                let t = line[i]
+                if t == 0x2C || t == 0x20 || t == 0x09 || t == 0x0D || t == 0x0A || t == UInt8(ascii: ":") { break }
+                if t == UInt8(ascii: "@") || t == UInt8(ascii: "*") || t == UInt8(ascii: "?")
+                    || t == UInt8(ascii: "[") || t == UInt8(ascii: "]") { plain = false }
+                i += 1
+            }
+            let token = UnsafeRawBufferPointer(rebasing: line[start..<i])
+            if !plain || token.first == UInt8(ascii: ".") || token.last == UInt8(ascii: ".") { return false }
+            if token.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return false }   // a port number
+            if token.count <= 6 {
+                let word = Bytes(token)
+                if caseEqual(word, Lit.all) || caseEqual(word, Lit.known) || caseEqual(word, Lit.except) { return false }
+            }
+            if token.count == daemon.count {
+                var same = true
+                for k in 0..<token.count where asciiLower(token[k]) != asciiLower(daemon[k]) { same = false; break }
+                if same { return false }
+            }
+            tokens += 1
+        }
+        // No colon: a malformed line, which must be reported.
+        return tokens > 0 && i < line.count
+    }
+
+    /// One entry: a warning to log, the end of the readable table, or a rule to try.
+    @inline(__always)
+    static func visit<C: MatchContext>(_ entry: TableEntry, _ ctx: inout C) -> TableMatch? {
+        switch entry {
+        case .warning(let line, let message):
+            ctx.setPosition(line: line)
+            ctx.warn(message)
+        case .stop(let line):
+            ctx.setPosition(line: line)
+            ctx.warn("missing newline or line too long")
+            ctx.warn("all the subsequent rules will be ignored")
+            return .error
+        case .rule(let rule):
+            ctx.setPosition(line: rule.line)
+            if listMatch(rule.daemons[...], &ctx, { serverMatch($0, &$1) })
+                && listMatch(rule.clients[...], &ctx, { clientMatch($0, &$1) }) {
+                return .matched(rule)
+            }
+        }
+        return nil
     }
 
     /// list_match(): the first matching word wins unless an EXCEPT list after it matches.

@@ -12,6 +12,10 @@
 // libwrap's verdicts and diagnostics without reading the file again.
 
 /// What one line of a table contributes.
+#if canImport(Glibc)
+import Glibc
+#endif
+
 public enum TableEntry: Sendable, Equatable {
     case rule(Rule)
     /// A line libwrap skips with a warning ("missing ":" separator").
@@ -29,85 +33,214 @@ public struct Rule: Sendable, Equatable {
     public var options: Bytes?
 }
 
+/// A table, compiled, with an index by daemon name: a rule whose daemon list
+/// is only plain names (or port numbers), without EXCEPT, can match only a
+/// request for one of them, and comparing a name has no side effects - so
+/// the matcher may skip such rules for other daemons without changing what
+/// libwrap would do or log. All other entries are visited in order.
 public struct CompiledTable: Sendable {
-    public var entries: [TableEntry]
+    public let entries: [TableEntry]
+    /// Lower-cased daemon name -> indexes of the rules that name it.
+    let byName: [Bytes: [Int32]]
+    /// Server port -> indexes of the rules that name it.
+    let byPort: [Int: [Int32]]
+    /// Indexes of every other entry: rules with other patterns, warnings, the stop.
+    let general: [Int32]
 
-    public init(entries: [TableEntry]) { self.entries = entries }
+    public init(entries: [TableEntry]) {
+        self.entries = entries
+        var byName: [Bytes: [Int32]] = [:]
+        var byPort: [Int: [Int32]] = [:]
+        var general: [Int32] = []
+        for (i, entry) in entries.enumerated() {
+            guard case .rule(let rule) = entry, let keys = CompiledTable.indexKeys(rule) else {
+                general.append(Int32(i))
+                continue
+            }
+            for name in keys.names where byName[name]?.last != Int32(i) { byName[name, default: []].append(Int32(i)) }
+            for port in keys.ports where byPort[port]?.last != Int32(i) { byPort[port, default: []].append(Int32(i)) }
+        }
+        self.byName = byName
+        self.byPort = byPort
+        self.general = general
+    }
 
     /// Compiles the contents of a table file.
     public init(contents: Bytes) {
         var entries: [TableEntry] = []
-        var reader = LineReader(contents)
-        while let (line, number) = reader.next() {
-            if line.last != UInt8(ascii: "\n") {
-                entries.append(.stop(line: number))
-                break
+        contents.withUnsafeBytes { raw in
+            var reader = LineReader(raw)
+            while let (line, number) = reader.next() {
+                guard let entry = TableEntry(line: line, number: number) else { continue }
+                entries.append(entry)
+                if case .stop = entry { break }
             }
-            if line.first == UInt8(ascii: "#") { continue }
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }) { continue }
-            guard let (daemons, rest) = splitAt(line[...], UInt8(ascii: ":")) else {
-                entries.append(.warning(line: number, message: "missing \":\" separator"))
-                continue
-            }
-            var clients = rest
-            var options: Bytes? = nil
-            if let (c, o) = splitAt(rest, UInt8(ascii: ":")) {
-                clients = c
-                options = Array(o)
-            }
-            entries.append(.rule(Rule(
-                line: number,
-                daemons: compileList(daemons, ServerPattern.init),
-                clients: compileList(clients, ClientPattern.init),
-                options: options)))
         }
-        self.entries = entries
+        self.init(entries: entries)
     }
-}
 
-/// xgets() over a byte array: logical lines with the physical line count at
-/// their end, exactly as libwrap's buffer would hold them.
-public struct LineReader {
-    static let bufferSize = 2048
-    let data: Bytes
-    var offset = 0
-    var lineNumber = 0
+    /// The names and ports a rule is limited to, or nil if it is not.
+    static func indexKeys(_ rule: Rule) -> (names: [Bytes], ports: [Int])? {
+        var names: [Bytes] = []
+        var ports: [Int] = []
+        for item in rule.daemons {
+            guard case .pattern(let p) = item, p.host == nil else { return nil }
+            switch p.daemon {
+            case .port(let n): ports.append(n)
+            case .name(.exact(let name)): names.append(name.map(asciiLower))
+            default: return nil
+            }
+        }
+        return names.isEmpty && ports.isEmpty ? nil : (names, ports)
+    }
 
-    public init(_ data: Bytes) { self.data = data }
-
-    /// fgets(buf, room): up to room-1 bytes, through the first newline.
-    mutating func fgets(_ room: Int) -> Bytes? {
-        if offset >= data.count { return nil }
-        var out: Bytes = []
-        while out.count < room - 1 && offset < data.count {
-            let c = data[offset]
-            offset += 1
-            out.append(c)
-            if c == UInt8(ascii: "\n") { break }
+    /// The indexes of the entries a request for `daemon` must visit, in order.
+    func candidates(daemon: Bytes, port: Int?) -> [Int32] {
+        let named = byName[daemon.map(asciiLower)] ?? []
+        let ported = port.flatMap { byPort[$0] } ?? []
+        if named.isEmpty && ported.isEmpty { return general }
+        var out: [Int32] = []
+        out.reserveCapacity(named.count + ported.count + general.count)
+        var a = 0, b = 0, c = 0
+        while true {
+            let x = a < named.count ? named[a] : Int32.max
+            let y = b < ported.count ? ported[b] : Int32.max
+            let z = c < general.count ? general[c] : Int32.max
+            let m = min(x, y, z)
+            if m == Int32.max { break }
+            if x == m { a += 1 }
+            if y == m { b += 1 }
+            if z == m { c += 1 }
+            out.append(m)
         }
         return out
     }
+}
 
-    /// The next logical line (without the NUL) and the line counter after it.
-    public mutating func next() -> (Bytes, Int)? {
-        var buffer: Bytes = []
+extension TableEntry {
+    /// One logical line of a table, as table_match() treats it; nil for
+    /// comments and blank lines.
+    public init?(line: UnsafeRawBufferPointer, number: Int) {
+        if line.last != UInt8(ascii: "\n") {
+            self = .stop(line: number)
+            return
+        }
+        if line.first == UInt8(ascii: "#") { return nil }
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }) { return nil }
+        let text = Bytes(line)
+        guard let (daemons, rest) = splitAt(text[...], UInt8(ascii: ":")) else {
+            self = .warning(line: number, message: "missing \":\" separator")
+            return
+        }
+        var clients = rest
+        var options: Bytes? = nil
+        if let (c, o) = splitAt(rest, UInt8(ascii: ":")) {
+            clients = c
+            options = Array(o)
+        }
+        self = .rule(Rule(
+            line: number,
+            daemons: compileList(daemons, ServerPattern.init),
+            clients: compileList(clients, ClientPattern.init),
+            options: options))
+    }
+}
+
+/// xgets() over bytes in memory: logical lines with the physical line count
+/// at their end, exactly as libwrap's 2048-byte buffer would hold them
+/// (fgets() reads, a NUL ends what a read contributes, a backslash before
+/// the newline joins the next line).
+public struct LineReader {
+    static let bufferSize = 2048
+    var data: UnsafeRawBufferPointer
+    var offset = 0
+    var lineNumber = 0
+    let storage = LineBuffer()
+    let source: ChunkSource?
+
+    /// Reads from memory; `data` must stay valid while the reader is used.
+    public init(_ data: UnsafeRawBufferPointer) {
+        self.data = data
+        source = nil
+    }
+
+    /// Reads from a stream (a file too large to keep), a window at a time.
+    public init(_ source: ChunkSource) {
+        self.source = source
+        data = source.window(keeping: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// The next logical line (valid until the next call) and the line counter after it.
+    public mutating func next() -> (UnsafeRawBufferPointer, Int)? {
+        var used = 0
         var room = LineReader.bufferSize
-        while room > 1, let chunk = fgets(room) {
+        let buffer = storage.bytes
+        var base = data.baseAddress
+        while room > 1 {
+            if let source, data.count - offset < room {
+                data = source.window(keeping: UnsafeRawBufferPointer(rebasing: data[offset...]))
+                offset = 0
+                base = data.baseAddress
+            }
+            guard offset < data.count, let base else { break }
+            // fgets(ptr, room): up to room-1 bytes, through the first newline.
+            let limit = min(data.count - offset, room - 1)
+            let start = base + offset
+            let nl = memchr(start, 0x0A, limit)
+            let take = nl.map { UnsafeRawPointer($0) - start + 1 } ?? limit
+            offset += take
             // strlen(): a NUL ends what this read contributes.
-            let piece = chunk.firstIndex(of: 0).map { Array(chunk[..<$0]) } ?? chunk
-            var got = piece.count
-            if got >= 1 && piece[got - 1] == UInt8(ascii: "\n") {
+            let got0 = memchr(start, 0, take).map { UnsafeRawPointer($0) - start } ?? take
+            var got = got0
+            let endsLine = got >= 1 && start.load(fromByteOffset: got - 1, as: UInt8.self) == 0x0A
+            if endsLine {
                 lineNumber += 1
-                if got >= 2 && piece[got - 2] == UInt8(ascii: "\\") {
+                if got >= 2 && start.load(fromByteOffset: got - 2, as: UInt8.self) == UInt8(ascii: "\\") {
                     got -= 2
                 } else {
-                    buffer += piece
-                    return (buffer, lineNumber)
+                    buffer.baseAddress!.advanced(by: used).copyMemory(from: start, byteCount: got)
+                    used += got
+                    return (UnsafeRawBufferPointer(rebasing: buffer[0..<used]), lineNumber)
                 }
             }
-            buffer += piece[..<got]
+            buffer.baseAddress!.advanced(by: used).copyMemory(from: start, byteCount: got)
+            used += got
             room -= got
         }
-        return buffer.isEmpty ? nil : (buffer, lineNumber)
+        if used == 0 { return nil }
+        return (UnsafeRawBufferPointer(rebasing: buffer[0..<used]), lineNumber)
     }
+}
+
+/// Bytes arriving a window at a time (a file read in large blocks).
+public final class ChunkSource {
+    let buffer: UnsafeMutableRawBufferPointer
+    let read: (UnsafeMutableRawBufferPointer) -> Int
+    var atEnd = false
+
+    /// `read` fills what it is given and returns the count, 0 at the end.
+    public init(blockSize: Int = 1 << 20, read: @escaping (UnsafeMutableRawBufferPointer) -> Int) {
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(blockSize, 2 * LineReader.bufferSize), alignment: 1)
+        self.read = read
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// The unread bytes `keeping` (a tail of the previous window) followed by
+    /// as much new data as fits.
+    func window(keeping: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var used = keeping.count
+        if used > 0 { memmove(buffer.baseAddress!, keeping.baseAddress!, used) }
+        while !atEnd && used < buffer.count {
+            let n = read(UnsafeMutableRawBufferPointer(rebasing: buffer[used...]))
+            if n <= 0 { atEnd = true } else { used += n }
+        }
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<used])
+    }
+}
+
+/// libwrap's line buffer, owned by one reader.
+final class LineBuffer {
+    let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: LineReader.bufferSize, alignment: 1)
+    deinit { bytes.deallocate() }
 }

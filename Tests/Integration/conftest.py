@@ -428,11 +428,6 @@ def verified_libs(lib_dir, session_dir):
     return lib_dir
 
 
-@pytest.fixture(scope="session", params=LIBS)
-def lib(request):
-    return request.param
-
-
 @pytest.fixture
 def tmpdir_safe():
     d = scratch_dir()

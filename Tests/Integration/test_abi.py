@@ -1,6 +1,7 @@
 """ABI: exported symbols, SONAME/NEEDED, and a C client built against both
 headers and run on both libraries."""
 
+import difflib
 import re
 import subprocess
 from pathlib import Path
@@ -116,9 +117,15 @@ def probe(session_dir, lib_dir, verified_libs):
     return built, tables, etc
 
 
-def run_probe(probe, lib_dir, header, lib):
+def same_lines(ours, deb, what="output"):
+    diff = "".join(difflib.unified_diff([l + "\n" for l in deb], [l + "\n" for l in ours],
+                                        "debian", "ours", n=1))
+    assert ours == deb, f"{what} differs (-debian +ours):\n{diff}"
+
+
+def run_probe(probe, lib_dir, header, lib, port):
     built, tables, etc = probe
-    r = run(lib, lib_dir, [str(built[header]), str(tables), str(free_port())], etc_dir=etc,
+    r = run(lib, lib_dir, [str(built[header]), str(tables), str(port)], etc_dir=etc,
             timeout=60)
     assert r.rc == 0 and r.stdout.endswith("done\n"), r.describe()
     return r
@@ -169,24 +176,27 @@ int main(void) {
 
 def test_probe_source_compat(probe, lib_dir):
     """Our header + our library == Debian's header + Debian's library."""
-    deb = run_probe(probe, lib_dir, "debian-header", "debian")
-    ours = run_probe(probe, lib_dir, "ours-header", "ours")
-    assert ours.stdout.splitlines() == deb.stdout.splitlines()
+    port = free_port()
+    deb = run_probe(probe, lib_dir, "debian-header", "debian", port)
+    ours = run_probe(probe, lib_dir, "ours-header", "ours", port)
+    same_lines(ours.stdout.splitlines(), deb.stdout.splitlines())
     assert ours.stderr == deb.stderr
 
 
 def test_probe_binary_compat(probe, lib_dir):
     """The binary built against Debian's header and library, run on ours."""
-    deb = run_probe(probe, lib_dir, "debian-header", "debian")
-    ours = run_probe(probe, lib_dir, "debian-header", "ours")
-    assert ours.stdout.splitlines() == deb.stdout.splitlines()
+    port = free_port()
+    deb = run_probe(probe, lib_dir, "debian-header", "debian", port)
+    ours = run_probe(probe, lib_dir, "debian-header", "ours", port)
+    same_lines(ours.stdout.splitlines(), deb.stdout.splitlines())
     assert ours.stderr == deb.stderr
 
 
 def test_probe_syslog_messages(probe, lib_dir):
     """What the library logs through the real syslog while the probe runs
     (tcpd_warn/tcpd_jump, table errors...): same priorities and texts."""
-    deb = run_probe(probe, lib_dir, "debian-header", "debian")
-    ours = run_probe(probe, lib_dir, "debian-header", "ours")
+    port = free_port()
+    deb = run_probe(probe, lib_dir, "debian-header", "debian", port)
+    ours = run_probe(probe, lib_dir, "debian-header", "ours", port)
     norm = lambda r: [syslog_text(m, keep_priority=True) for m in r.syslog]
-    assert norm(ours) == norm(deb)
+    same_lines(norm(ours), norm(deb), "syslog")

@@ -174,3 +174,58 @@ struct RecordingRunner: OptionRunner {
         #expect(dotQuadAddr(Array(text.utf8)) == expected, "\(text)")
     }
 }
+
+/// The three ways to evaluate a table - compiled and indexed, compiled and
+/// visited in order, streamed line by line - must give the same match, the
+/// same warnings and the same lookups, on every table of the conformance corpus.
+@Test func indexedCompiledAndStreamedTablesAgree() throws {
+    let dir = URLPath.corpusTables
+    guard let names = try? listDirectory(dir), !names.isEmpty else {
+        Issue.record("no corpus tables in \(dir)")
+        return
+    }
+    let daemons = ["sshd", "in.ftpd", "rpcbind", "portmap", "mountd", "vsftpd", "22", "ALL", "x"]
+    var compared = 0
+    for name in names where name.hasSuffix(".allow") || name.hasSuffix(".deny") {
+        let bytes = try readFile(dir + "/" + name)
+        let table = CompiledTable(contents: bytes)
+        for daemon in daemons {
+            for port in [nil, 22] as [Int?] {
+                var a = FakeRequest(); a.daemonName = daemon; a.serverPort = port
+                a.names[.client] = "alpha.example.com"
+                var b = a, c = a
+                let indexed = Matcher.match(table, &a)
+                var plain: TableMatch = .none
+                for entry in table.entries {
+                    if let r = Matcher.visit(entry, &b) { plain = r; break }
+                }
+                var streamedResult: TableMatch = .none
+                bytes.withUnsafeBytes { raw in
+                    var position = 0
+                    let s = ChunkSource(blockSize: 4096) { buffer in
+                        let n = min(buffer.count, raw.count - position)
+                        if n > 0 { buffer.baseAddress!.copyMemory(from: raw.baseAddress! + position, byteCount: n) }
+                        position += n
+                        return n
+                    }
+                    streamedResult = Matcher.match(streaming: s, &c)
+                }
+                #expect(indexed == plain, "\(name) \(daemon)")
+                #expect(streamedResult == plain, "\(name) \(daemon)")
+                #expect(a.warnings == b.warnings && c.warnings == b.warnings, "\(name) \(daemon)")
+                #expect(a.asked == b.asked && c.asked == b.asked, "\(name) \(daemon)")
+                compared += 1
+            }
+        }
+    }
+    #expect(compared > 1000)
+}
+
+enum URLPath {
+    static var corpusTables: String {
+        // #filePath is .../Tests/WrapCoreTests/WrapCoreTests.swift
+        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(2)
+        return parts.joined(separator: "/") + "/Conformance/corpus/etc/tcpw"
+    }
+}
