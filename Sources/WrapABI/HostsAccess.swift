@@ -90,6 +90,9 @@ public enum AccessMode: Sendable { case library, resident }
 struct RequestOptions: OptionRunner {
     let request: RequestPtr
     let mode: AccessMode
+    /// An aclexec command failed: once all options have run, the rule counts
+    /// as not matching (libwrap: "aclexec returned 1", and the table says NO).
+    var aclexecFailed = false
 
     mutating func expand(_ value: Bytes) -> Bytes? {
         Eval.expand(request, value, limit: Int(BUFSIZ))
@@ -104,7 +107,11 @@ struct RequestOptions: OptionRunner {
     mutating func warn(_ message: String) { Diag.warn(message) }
 
     mutating func perform(_ action: OptionAction) -> OptionOutcome {
-        OptionActions.perform(action, request, mode)
+        if case .aclexec(let command) = action {
+            if cwrap_dry_run() == 0 && Shell.run(command) != 0 { aclexecFailed = true }
+            return .proceed
+        }
+        return OptionActions.perform(action, request, mode)
     }
 }
 
@@ -151,7 +158,12 @@ public enum Access {
                 Diag.log(LOG_DEBUG, "matched:  \(latin1String(table)) line \(rule.line)")
             }
             if let options = rule.options {
-                let outcome = runOptions(options, request, mode)
+                var runner = RequestOptions(request: request, mode: mode)
+                let outcome = Options.process(options, &runner)
+                if outcome == .proceed && runner.aclexecFailed {
+                    Diag.log(LOG_INFO, "aclexec returned 1")
+                    return .no
+                }
                 if outcome != .proceed {
                     // libwrap longjmp()s out here and never restores
                     // tcpd_context: later diagnostics keep this position.

@@ -69,14 +69,9 @@ enum OptionActions {
             }
         case .spawn(let command):
             if !dryRun { Shell.run(command) }
-        case .aclexec(let command):
-            if !dryRun {
-                let status = Shell.run(command)
-                if status != 0 {
-                    Diag.log(LOG_DEBUG, "aclexec returned \(status)")
-                    return .deny
-                }
-            }
+        case .aclexec:
+            break  // RequestOptions.perform runs it: its result is the rule's
+
         case .twist(let command):
             if dryRun {
                 cwrap_set_dry_run(0)  // tells tcpdmatch the request was handed over
