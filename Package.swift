@@ -11,6 +11,7 @@
 //   Wrap      - the libwrap.so.0 product (product "wrap"): linker settings only.
 //   WrapPreload - the LD_PRELOAD shim libwrap_preload.so: accept/recv hooks
 //               over the same engine, exporting the libwrap API as well.
+//   CPreload  - the shim's load-time capture of its TCPWRAP_* settings.
 import PackageDescription
 
 /// A shared object with the Swift runtime linked in, its exports limited by a
@@ -56,8 +57,12 @@ let package = Package(
             linkerSettings: sharedObject(soname: "libwrap.so.0", exports: "Sources/Wrap/libwrap.map")
         ),
         .target(
+            name: "CPreload",
+            path: "Sources/CPreload"
+        ),
+        .target(
             name: "WrapPreload",
-            dependencies: ["WrapABI"],
+            dependencies: ["WrapABI", "CPreload"],
             path: "Sources/WrapPreload",
             exclude: ["preload.map"],
             linkerSettings: sharedObject(soname: "libwrap_preload.so", exports: "Sources/WrapPreload/preload.map")

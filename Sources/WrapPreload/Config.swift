@@ -5,8 +5,11 @@
 //   TCPWRAP_HOSTS_DENY   deny table (default /etc/hosts.deny)
 //   TCPWRAP_LOG          a file to append log lines to, instead of syslog
 //
-// In setuid and setgid programs (AT_SECURE) every variable is ignored.
+// The values are those of the environment when the shim was loaded (see
+// CPreload): daemons such as nginx clear it before they accept. In setuid
+// and setgid programs (AT_SECURE) every variable is ignored.
 
+import CPreload
 import CWrap
 import Glibc
 
@@ -17,18 +20,19 @@ final class Config: @unchecked Sendable {
     let daemon: [CChar]
 
     private init() {
-        let secure = cwrap_secure() != 0
-        func env(_ name: String) -> String? {
-            if secure { return nil }
-            guard let v = getenv(name), v[0] != 0 else { return nil }
-            return String(cString: v)
+        func setting(_ name: cpreload_setting_name) -> UnsafePointer<CChar>? {
+            cpreload_setting(name)
         }
-        var name = env("TCPWRAP_DAEMON") ?? String(cString: cwrap_program_name())
-        if name.isEmpty { name = "unknown" }
-        daemon = Array(name.utf8CString)
-        let allow = env("TCPWRAP_HOSTS_ALLOW")
-        let deny = env("TCPWRAP_HOSTS_DENY")
+        if let name = setting(CPRELOAD_DAEMON) {
+            daemon = Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
+        } else {
+            let name = cwrap_program_name()!
+            daemon = name[0] == 0 ? Array("unknown".utf8CString)
+                : Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
+        }
+        let allow = setting(CPRELOAD_HOSTS_ALLOW)
+        let deny = setting(CPRELOAD_HOSTS_DENY)
         if allow != nil || deny != nil { cwrap_set_tables(allow, deny) }
-        if let log = env("TCPWRAP_LOG") { cwrap_set_log_path(log) }
+        if let log = setting(CPRELOAD_LOG) { cwrap_set_log_path(log) }
     }
 }
