@@ -11,6 +11,7 @@
 
 #include <sys/auxv.h>
 #include <dlfcn.h>
+#include <pthread.h>
 
 #include <errno.h>
 #include <setjmp.h>
@@ -271,3 +272,52 @@ int cwrap_is_own_address(const void *address)
         return 0;
     return mine.dli_fbase == theirs.dli_fbase;
 }
+
+/* The cache mutexes and their fork handlers. */
+#define CWRAP_MAX_MUTEXES 32
+static pthread_mutex_t mutexes[CWRAP_MAX_MUTEXES];
+static int mutex_count;
+static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void before_fork(void)
+{
+    int i;
+
+    pthread_mutex_lock(&registry);
+    for (i = 0; i < mutex_count; i++)
+        pthread_mutex_lock(&mutexes[i]);
+}
+
+static void after_fork(void)
+{
+    int i;
+
+    for (i = mutex_count - 1; i >= 0; i--)
+        pthread_mutex_unlock(&mutexes[i]);
+    pthread_mutex_unlock(&registry);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(before_fork, after_fork, after_fork);
+}
+
+void *cwrap_mutex_new(void)
+{
+    pthread_mutex_t *m;
+
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&registry);
+    if (mutex_count >= CWRAP_MAX_MUTEXES) {
+        pthread_mutex_unlock(&registry);
+        abort();  /* a broken internal promise: the caches are few and static */
+    }
+    m = &mutexes[mutex_count++];
+    pthread_mutex_init(m, NULL);
+    pthread_mutex_unlock(&registry);
+    return m;
+}
+
+void cwrap_mutex_lock(void *mutex) { pthread_mutex_lock(mutex); }
+void cwrap_mutex_unlock(void *mutex) { pthread_mutex_unlock(mutex); }

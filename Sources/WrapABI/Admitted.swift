@@ -12,7 +12,7 @@ import Glibc
 public final class Admitted: @unchecked Sendable {
     public static let shared = Admitted()
 
-    private var lock = pthread_mutex_t()
+    private let lock = cwrap_mutex_new()!
     private var used = false
     /// Descriptor -> peer address of an admitted connection.
     private var streams: [Int32: [UInt8]] = [:]
@@ -22,7 +22,7 @@ public final class Admitted: @unchecked Sendable {
     private static let recentLimit = 256
     private static let recentSeconds = 10.0
 
-    init() { pthread_mutex_init(&lock, nil) }
+    init() {}
 
     /// The family, port and address bytes of a socket address.
     public static func key(_ sa: UnsafeRawPointer) -> [UInt8]? {
@@ -40,19 +40,19 @@ public final class Admitted: @unchecked Sendable {
 
     public func admitStream(fd: Int32, peer: UnsafeRawPointer) {
         guard let k = Admitted.key(peer) else { return }
-        pthread_mutex_lock(&lock)
+        cwrap_mutex_lock(lock)
         used = true
         streams[fd] = k
         remember(k)
-        pthread_mutex_unlock(&lock)
+        cwrap_mutex_unlock(lock)
     }
 
     public func admitDatagram(source: UnsafeRawPointer) {
         guard let k = Admitted.key(source) else { return }
-        pthread_mutex_lock(&lock)
+        cwrap_mutex_lock(lock)
         used = true
         remember(k)
-        pthread_mutex_unlock(&lock)
+        cwrap_mutex_unlock(lock)
     }
 
     private func remember(_ k: [UInt8]) {
@@ -67,8 +67,8 @@ public final class Admitted: @unchecked Sendable {
 
     /// Whether the request is for a connection or source the shim admitted.
     func covers(_ r: RequestPtr) -> Bool {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        cwrap_mutex_lock(lock)
+        defer { cwrap_mutex_unlock(lock) }
         if !used { return false }
         let fd = r.pointee.fd
         if fd >= 0, let k = streams[fd] {

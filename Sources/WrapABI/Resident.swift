@@ -43,16 +43,16 @@ public enum Resident {
 /// number left out is reported with the next line that gets through.
 final class RefusalLog: @unchecked Sendable {
     static let shared = RefusalLog()
-    private var lock = pthread_mutex_t()
+    private let lock = cwrap_mutex_new()!
     private var tokens = 50.0
     private var last = 0.0
     private var suppressed = 0
     private let rate = 10.0, burst = 50.0
 
-    init() { pthread_mutex_init(&lock, nil) }
+    init() {}
 
     func note(priority: Int32, _ message: () -> String) {
-        pthread_mutex_lock(&lock)
+        cwrap_mutex_lock(lock)
         let now = Admitted.now()
         tokens = min(burst, tokens + (now - last) * rate)
         last = now
@@ -65,7 +65,7 @@ final class RefusalLog: @unchecked Sendable {
         } else {
             suppressed += 1
         }
-        pthread_mutex_unlock(&lock)
+        cwrap_mutex_unlock(lock)
         guard go else { return }
         let text = message()
         Diag.log(priority, skipped > 0 ? "\(text) (\(skipped) similar messages suppressed)" : text)

@@ -8,6 +8,7 @@
 // Files that are not regular (FIFOs, devices) are refused with a warning
 // instead of being read: libwrap hangs on a FIFO and loops on /dev/zero.
 
+import CWrap
 import Glibc
 import WrapCore
 
@@ -101,14 +102,14 @@ final class CompiledCache<Value>: @unchecked Sendable {
         var stamp: FileStamp
         var value: Value
     }
-    private var lock = pthread_mutex_t()
+    private let lock = cwrap_mutex_new()!
     private var entries: [Entry] = []
     private let compile: (Bytes) -> Value
     private static var limit: Int { 256 }
 
     init(_ compile: @escaping (Bytes) -> Value) {
         self.compile = compile
-        pthread_mutex_init(&lock, nil)
+        
     }
 
     enum Lookup {
@@ -136,10 +137,10 @@ final class CompiledCache<Value>: @unchecked Sendable {
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
             if Int64(st.st_size) > streamAbove { return .large }
             let stamp = FileStamp(st)
-            pthread_mutex_lock(&lock)
+            cwrap_mutex_lock(lock)
             var hit: Value? = nil
             if let i = find(path, length), entries[i].stamp == stamp { hit = entries[i].value }
-            pthread_mutex_unlock(&lock)
+            cwrap_mutex_unlock(lock)
             if let hit { return .value(hit) }
         }
         switch readWholeFile(path) {
@@ -150,14 +151,14 @@ final class CompiledCache<Value>: @unchecked Sendable {
         case .contents(let data, let stamp):
             let value = compile(data)
             let key = Array(UnsafeBufferPointer(start: path, count: length + 1))
-            pthread_mutex_lock(&lock)
+            cwrap_mutex_lock(lock)
             if let i = find(path, length) {
                 entries[i] = Entry(path: key, stamp: stamp, value: value)
             } else {
                 if entries.count >= CompiledCache.limit { entries.removeFirst(entries.count / 2) }
                 entries.append(Entry(path: key, stamp: stamp, value: value))
             }
-            pthread_mutex_unlock(&lock)
+            cwrap_mutex_unlock(lock)
             return .value(value)
         }
     }

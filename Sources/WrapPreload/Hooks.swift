@@ -103,11 +103,11 @@ enum Shim {
 /// flood from one source costs a table lookup, not a rule evaluation.
 final class DatagramVerdicts: @unchecked Sendable {
     static let shared = DatagramVerdicts()
-    private var lock = pthread_mutex_t()
+    private let lock = cwrap_mutex_new()!
     private var cache: [[UInt8]: (Access.Verdict, Double)] = [:]
     static let ttl = 1.0
 
-    init() { pthread_mutex_init(&lock, nil) }
+    init() {}
 
     func verdict(fd: Int32, source: UnsafeMutableRawPointer) -> Access.Verdict {
         var local = sockaddr_storage()
@@ -118,9 +118,9 @@ final class DatagramVerdicts: @unchecked Sendable {
         var key = sourceKey(source)
         if haveLocal, let l = withUnsafePointer(to: &local, { Admitted.key(UnsafeRawPointer($0)) }) { key += [0] + l }
         let now = Admitted.now()
-        pthread_mutex_lock(&lock)
+        cwrap_mutex_lock(lock)
         let hit = cache[key]
-        pthread_mutex_unlock(&lock)
+        cwrap_mutex_unlock(lock)
         if let hit, now - hit.1 < DatagramVerdicts.ttl { return hit.0 }
         let v = Shim.busy {
             Config.shared.daemon.withUnsafeBufferPointer { d in
@@ -130,10 +130,10 @@ final class DatagramVerdicts: @unchecked Sendable {
                 }
             }
         }
-        pthread_mutex_lock(&lock)
+        cwrap_mutex_lock(lock)
         if cache.count > 4096 { cache.removeAll() }
         cache[key] = (v, now)
-        pthread_mutex_unlock(&lock)
+        cwrap_mutex_unlock(lock)
         return v
     }
 
@@ -218,32 +218,31 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
     if cwrap_hook_busy() != 0 { return real(fd, msg, flags) }
     guard let msg else { return real(fd, msg, flags) }
     let saved = errno
+    // The source always lands in our own buffer first, so that it can be
+    // judged even when the caller gave no buffer or a short one.
     let callerName = msg.pointee.msg_name
     let callerNameLen = msg.pointee.msg_namelen
     let callerControlLen = msg.pointee.msg_controllen
     var own = sockaddr_storage()
-    defer { if callerName == nil { msg.pointee.msg_name = nil } }
+    defer { msg.pointee.msg_name = callerName }
     while true {
-        if callerName == nil {
-            withUnsafeMutablePointer(to: &own) { msg.pointee.msg_name = UnsafeMutableRawPointer($0) }
-            msg.pointee.msg_namelen = storageSize
-        } else {
-            msg.pointee.msg_namelen = callerNameLen
-        }
+        withUnsafeMutablePointer(to: &own) { msg.pointee.msg_name = UnsafeMutableRawPointer($0) }
+        msg.pointee.msg_namelen = storageSize
         msg.pointee.msg_controllen = callerControlLen
         let n = real(fd, msg, flags)
-        if n < 0 { return n }
-        let source = msg.pointee.msg_name!
-        let slen = msg.pointee.msg_namelen
-        // A truncated address cannot be judged: check a full copy we ask for.
-        let ok: Bool
-        if callerName != nil && slen > callerNameLen {
-            ok = true  // cannot happen for AF_INET/AF_INET6 with a sane buffer
-        } else {
-            ok = Shim.admitDatagram(fd, source, slen)
+        if n < 0 {
+            msg.pointee.msg_namelen = callerNameLen
+            return n
         }
+        let slen = msg.pointee.msg_namelen
+        let ok = withUnsafeMutablePointer(to: &own) { Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen) }
         if ok {
-            if callerName == nil { msg.pointee.msg_namelen = 0 }
+            if let callerName {
+                withUnsafePointer(to: &own) { memcpy(callerName, $0, Int(min(slen, callerNameLen))) }
+                msg.pointee.msg_namelen = slen
+            } else {
+                msg.pointee.msg_namelen = callerNameLen
+            }
             errno = saved
             return n
         }
@@ -258,38 +257,44 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
     if cwrap_hook_busy() != 0 { return real(fd, vec, vlen, flags, timeout) }
     guard let vec, vlen > 0 else { return real(fd, vec, vlen, flags, timeout) }
     let saved = errno
-    let count = Int(vlen)
-    // The caller's lengths, to restore before each call; our own address
-    // buffers where the caller gave none.
+    let count = Int(min(vlen, 1024))  // the kernel's UIO_MAXIOV limit
+    // The caller's buffers and lengths, restored before each call; the
+    // sources land in our own buffers and are copied out for admitted ones.
     let names = (0..<count).map { vec[$0].msg_hdr.msg_name }
     let nameLens = (0..<count).map { vec[$0].msg_hdr.msg_namelen }
     let controlLens = (0..<count).map { vec[$0].msg_hdr.msg_controllen }
     let own = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: count)
     own.initialize(repeating: sockaddr_storage(), count: count)
     defer {
-        for i in 0..<count where names[i] == nil { vec[i].msg_hdr.msg_name = nil }
+        for i in 0..<count { vec[i].msg_hdr.msg_name = names[i] }
         own.deallocate()
     }
     while true {
         for i in 0..<count {
-            if names[i] == nil {
-                vec[i].msg_hdr.msg_name = UnsafeMutableRawPointer(own + i)
-                vec[i].msg_hdr.msg_namelen = storageSize
-            } else {
-                vec[i].msg_hdr.msg_namelen = nameLens[i]
-            }
+            vec[i].msg_hdr.msg_name = UnsafeMutableRawPointer(own + i)
+            vec[i].msg_hdr.msg_namelen = storageSize
             vec[i].msg_hdr.msg_controllen = controlLens[i]
         }
-        let n = real(fd, vec, vlen, flags, timeout)
-        if n <= 0 { return n }
+        let n = real(fd, vec, UInt32(count), flags, timeout)
+        if n <= 0 {
+            for i in 0..<count { vec[i].msg_hdr.msg_namelen = nameLens[i] }
+            return n
+        }
         var kept = 0
         for i in 0..<Int(n) {
-            let h = vec[i].msg_hdr
-            guard Shim.admitDatagram(fd, h.msg_name!, h.msg_namelen) else { continue }
-            if kept != i { Batch.move(vec, from: i, to: kept, ownName: names[kept] == nil) }
-            if names[kept] == nil { vec[kept].msg_hdr.msg_namelen = 0 }
+            let slen = vec[i].msg_hdr.msg_namelen
+            guard Shim.admitDatagram(fd, UnsafeMutableRawPointer(own + i), slen) else { continue }
+            if kept != i { Batch.move(vec, from: i, to: kept) }
+            // The source, into the caller's buffer for this slot.
+            if let name = names[kept] {
+                memcpy(name, own + i, Int(min(slen, nameLens[kept])))
+                vec[kept].msg_hdr.msg_namelen = slen
+            } else {
+                vec[kept].msg_hdr.msg_namelen = nameLens[kept]
+            }
             kept += 1
         }
+        for i in kept..<count { vec[i].msg_hdr.msg_namelen = nameLens[i] }
         if kept > 0 {
             errno = saved
             return Int32(kept)
@@ -300,9 +305,9 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
 
 enum Batch {
     /// Moves message `from` into slot `to` of a recvmmsg() vector: the data
-    /// into `to`'s buffers (as far as they hold it), the address, the control
-    /// data and the lengths and flags.
-    static func move(_ vec: UnsafeMutablePointer<cwrap_mmsghdr>, from: Int, to: Int, ownName: Bool) {
+    /// into `to`'s buffers (as far as they hold it), the control data, the
+    /// lengths and flags. (Sources are copied out by the caller.)
+    static func move(_ vec: UnsafeMutablePointer<cwrap_mmsghdr>, from: Int, to: Int) {
         let src = vec[from].msg_hdr
         var left = Int(vec[from].msg_len)
         var copied = 0
@@ -320,11 +325,6 @@ enum Batch {
         var flags = src.msg_flags
         if left > 0 { flags |= Int32(MSG_TRUNC) }
         vec[to].msg_hdr.msg_flags = flags
-        if let sn = src.msg_name, let dn = dst.msg_name {
-            let n = min(src.msg_namelen, dst.msg_namelen == 0 ? storageSize : dst.msg_namelen)
-            memmove(dn, sn, Int(n))
-            vec[to].msg_hdr.msg_namelen = src.msg_namelen
-        }
         if let sc = src.msg_control, let dc = dst.msg_control {
             let n = min(src.msg_controllen, dst.msg_controllen)
             memmove(dc, sc, n)

@@ -61,6 +61,13 @@ void swrap_request_set_string(struct request_info *request, int key, const char 
 /* process_options() without the jump: 0 go on, AC_PERMIT or AC_DENY. */
 int swrap_process_options(char *options, struct request_info *request);
 
+/* Mutexes for the shared caches. They are held across fork() by the
+ * forking thread (pthread_atfork), so a child never inherits one locked by
+ * a thread it does not have. */
+void *cwrap_mutex_new(void);
+void cwrap_mutex_lock(void *mutex);
+void cwrap_mutex_unlock(void *mutex);
+
 /* For the shim: AT_SECURE (setuid/setgid), the program's short name, and
  * struct mmsghdr (which Swift's Glibc module does not see without _GNU_SOURCE). */
 int cwrap_secure(void);
