@@ -14,12 +14,21 @@ public final class Admitted: @unchecked Sendable {
 
     private let lock = cwrap_mutex_new()!
     private var used = false
+    /// Whether to keep records at all: only when the process has a libwrap
+    /// of its own to ask us (the shim decides, once).
+    private var enabled = false
+
+    public func enable(_ on: Bool) {
+        cwrap_mutex_lock(lock)
+        enabled = on
+        cwrap_mutex_unlock(lock)
+    }
     /// Descriptor -> peer address of an admitted connection.
     private var streams: [Int32: [UInt8]] = [:]
-    /// Recently admitted sources (address and port, with the time), for
-    /// requests that carry only RQ_CLIENT_SIN (rpcbind, rpc.mountd).
-    private var recent: [(key: [UInt8], time: Double)] = []
-    private static let recentLimit = 256
+    /// Recently admitted sources (address and port) and when, for requests
+    /// that carry only RQ_CLIENT_SIN (rpcbind, rpc.mountd).
+    private var recent: [[UInt8]: Double] = [:]
+    private static let recentLimit = 4096
     private static let recentSeconds = 10.0
 
     init() {}
@@ -41,28 +50,29 @@ public final class Admitted: @unchecked Sendable {
     public func admitStream(fd: Int32, peer: UnsafeRawPointer) {
         guard let k = Admitted.key(peer) else { return }
         cwrap_mutex_lock(lock)
+        defer { cwrap_mutex_unlock(lock) }
+        guard enabled else { return }
         used = true
         streams[fd] = k
         remember(k)
-        cwrap_mutex_unlock(lock)
     }
 
     public func admitDatagram(source: UnsafeRawPointer) {
         guard let k = Admitted.key(source) else { return }
         cwrap_mutex_lock(lock)
+        defer { cwrap_mutex_unlock(lock) }
+        guard enabled else { return }
         used = true
         remember(k)
-        cwrap_mutex_unlock(lock)
     }
 
     private func remember(_ k: [UInt8]) {
         let t = Admitted.now()
-        if let i = recent.firstIndex(where: { $0.key == k }) {
-            recent[i].time = t
-            return
+        if recent.count >= Admitted.recentLimit && recent[k] == nil {
+            recent = recent.filter { t - $0.value < Admitted.recentSeconds }
+            if recent.count >= Admitted.recentLimit { recent.removeAll() }
         }
-        if recent.count >= Admitted.recentLimit { recent.removeFirst(recent.count / 2) }
-        recent.append((k, t))
+        recent[k] = t
     }
 
     /// Whether the request is for a connection or source the shim admitted.
@@ -82,7 +92,7 @@ public final class Admitted: @unchecked Sendable {
         }
         if let sin = r.pointee.client.sin, let k = Admitted.key(UnsafeRawPointer(sin)) {
             let limit = Admitted.now() - Admitted.recentSeconds
-            if recent.contains(where: { $0.key == k && $0.time >= limit }) { return true }
+            if let t = recent[k], t >= limit { return true }
             if streams.values.contains(k) { return true }
         }
         return false

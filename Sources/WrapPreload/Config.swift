@@ -12,6 +12,7 @@
 import CPreload
 import CWrap
 import Glibc
+import WrapABI
 
 final class Config: @unchecked Sendable {
     static let shared = Config()
@@ -34,5 +35,8 @@ final class Config: @unchecked Sendable {
         let deny = setting(CPRELOAD_HOSTS_DENY)
         if allow != nil || deny != nil { cwrap_set_tables(allow, deny) }
         if let log = setting(CPRELOAD_LOG) { cwrap_set_log_path(log) }
+        // A daemon linked with libwrap asks hosts_access() itself: remember
+        // what we admit, so that it is granted without a second check.
+        Admitted.shared.enable(dlopen("libwrap.so.0", RTLD_LAZY | RTLD_NOLOAD) != nil)
     }
 }

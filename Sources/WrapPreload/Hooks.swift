@@ -109,12 +109,24 @@ final class DatagramVerdicts: @unchecked Sendable {
 
     init() {}
 
-    func verdict(fd: Int32, source: UnsafeMutableRawPointer) -> Access.Verdict {
+    func verdict(fd: Int32, source: UnsafeMutableRawPointer, destination: [UInt8]?) -> Access.Verdict {
         var local = sockaddr_storage()
         var llen = storageSize
         let haveLocal = withUnsafeMutablePointer(to: &local) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &llen) }
         } == 0
+        if haveLocal, let destination {
+            // A wildcard-bound socket: the datagram's own destination address
+            // (IP_PKTINFO) is the server address for daemon@host patterns.
+            withUnsafeMutableBytes(of: &local) { raw in
+                let family = raw.load(as: sa_family_t.self)
+                if family == sa_family_t(AF_INET) && destination.count == 4 {
+                    raw.baseAddress!.advanced(by: 4).copyMemory(from: destination, byteCount: 4)
+                } else if family == sa_family_t(AF_INET6) && destination.count == 16 {
+                    raw.baseAddress!.advanced(by: 8).copyMemory(from: destination, byteCount: 16)
+                }
+            }
+        }
         var key = sourceKey(source)
         if haveLocal, let l = withUnsafePointer(to: &local, { Admitted.key(UnsafeRawPointer($0)) }) { key += [0] + l }
         let now = Admitted.now()
@@ -148,7 +160,8 @@ final class DatagramVerdicts: @unchecked Sendable {
 extension Shim {
     /// Whether a datagram from `source` (as returned by the real call) may be
     /// delivered. Connected sockets (the daemon is the client) always may.
-    static func admitDatagram(_ fd: Int32, _ source: UnsafeMutableRawPointer, _ len: socklen_t) -> Bool {
+    static func admitDatagram(_ fd: Int32, _ source: UnsafeMutableRawPointer, _ len: socklen_t,
+                              destination: [UInt8]? = nil) -> Bool {
         guard isInet(source, len) else { return true }
         var peer = sockaddr_storage()
         var plen = storageSize
@@ -156,9 +169,32 @@ extension Shim {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &plen) }
         } == 0
         if connected { return true }
-        let ok = DatagramVerdicts.shared.verdict(fd: fd, source: source) == .permit
+        let ok = DatagramVerdicts.shared.verdict(fd: fd, source: source, destination: destination) == .permit
         if ok { Admitted.shared.admitDatagram(source: source) }
         return ok
+    }
+
+    /// The destination address of a received datagram, from IP_PKTINFO or
+    /// IPV6_PKTINFO control data if the daemon asked for it.
+    static func packetDestination(_ msg: msghdr) -> [UInt8]? {
+        guard let control = msg.msg_control, msg.msg_controllen >= 16 else { return nil }
+        let total = Int(msg.msg_controllen)
+        var offset = 0
+        while offset + 16 <= total {
+            let length = control.load(fromByteOffset: offset, as: Int.self)   // cmsg_len
+            let level = control.load(fromByteOffset: offset + 8, as: Int32.self)
+            let type = control.load(fromByteOffset: offset + 12, as: Int32.self)
+            if length < 16 || offset + length > total { return nil }
+            let data = control + offset + 16
+            if level == Int32(IPPROTO_IP) && type == Int32(IP_PKTINFO) && length >= 16 + 12 {
+                return Array(UnsafeRawBufferPointer(start: data + 8, count: 4))      // ipi_addr
+            }
+            if level == Int32(IPPROTO_IPV6) && type == 50 /* IPV6_PKTINFO */ && length >= 16 + 20 {
+                return Array(UnsafeRawBufferPointer(start: data, count: 16))         // ipi6_addr
+            }
+            offset += (length + 7) & ~7
+        }
+        return nil
     }
 
     /// Throws away a datagram that was only peeked at.
@@ -235,7 +271,10 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
             return n
         }
         let slen = msg.pointee.msg_namelen
-        let ok = withUnsafeMutablePointer(to: &own) { Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen) }
+        let destination = Shim.packetDestination(msg.pointee)
+        let ok = withUnsafeMutablePointer(to: &own) {
+            Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen, destination: destination)
+        }
         if ok {
             if let callerName {
                 withUnsafePointer(to: &own) { memcpy(callerName, $0, Int(min(slen, callerNameLen))) }
@@ -283,7 +322,8 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
         var kept = 0
         for i in 0..<Int(n) {
             let slen = vec[i].msg_hdr.msg_namelen
-            guard Shim.admitDatagram(fd, UnsafeMutableRawPointer(own + i), slen) else { continue }
+            let destination = Shim.packetDestination(vec[i].msg_hdr)
+            guard Shim.admitDatagram(fd, UnsafeMutableRawPointer(own + i), slen, destination: destination) else { continue }
             if kept != i { Batch.move(vec, from: i, to: kept) }
             // The source, into the caller's buffer for this slot.
             if let name = names[kept] {

@@ -1,0 +1,36 @@
+/* debian_preload.c - the comparison point for scripts/bench-shim: a minimal
+ * C preload that checks each accepted connection with Debian's libwrap
+ * (hosts_access(), which re-reads the tables on every call). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <tcpd.h>
+#include <unistd.h>
+
+int allow_severity = LOG_INFO, deny_severity = LOG_WARNING;
+
+int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    static int (*real)(int, struct sockaddr *, socklen_t *);
+    struct request_info req;
+
+    if (!real)
+        real = (int (*)(int, struct sockaddr *, socklen_t *)) dlsym(RTLD_NEXT, "accept");
+    for (;;) {
+        int c = real(fd, addr, len);
+        if (c < 0)
+            return c;
+        if (getenv("BENCH_ALLOW"))
+            hosts_allow_table = getenv("BENCH_ALLOW");
+        if (getenv("BENCH_DENY"))
+            hosts_deny_table = getenv("BENCH_DENY");
+        request_init(&req, RQ_DAEMON, "accept_server", RQ_FILE, c, 0);
+        fromhost(&req);
+        if (hosts_access(&req))
+            return c;
+        close(c);
+    }
+}
