@@ -171,22 +171,8 @@ public enum DaemonPattern: Sendable, Equatable {
 /// sscanf(s, "%u%c") == 1: blanks, a sign, digits, and nothing after.
 /// A negative number wraps as in C (and so is never a port, but "-0").
 func scanUnsigned(_ s: Bytes) -> Int? {
-    var i = 0
-    while i < s.count && (s[i] == 0x20 || (s[i] >= 0x09 && s[i] <= 0x0D)) { i += 1 }
-    var negative = false
-    if i < s.count && (s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-")) {
-        negative = s[i] == UInt8(ascii: "-")
-        i += 1
-    }
-    var v = 0
-    var digits = 0
-    while i < s.count, s[i] >= 0x30, s[i] <= 0x39 {
-        if v <= 0xFFFF_FFFF { v = v * 10 + Int(s[i] - 0x30) }
-        i += 1; digits += 1
-    }
-    if digits == 0 || i != s.count { return nil }
-    if negative && v != 0 { return 0x1_0000_0000 - min(v, 0xFFFF_FFFF) }
-    return v
+    guard let v = Options.scanInteger(s, octal: false) else { return nil }
+    return v < 0 ? 0x1_0000_0000 - min(-v, 0xFFFF_FFFF) : v
 }
 
 /// A word of a daemon list: `daemon` or `daemon@host`.
