@@ -2,11 +2,14 @@
 //
 // Each hook calls the real function first and passes through anything that
 // is not an IPv4/IPv6 peer (AF_UNIX, a connected datagram socket, a stream
-// socket's recvfrom). A refused connection is reset and closed and the next
-// one taken: a blocking listener keeps waiting, a non-blocking one gets
-// EAGAIN from the real call when nothing is left. A refused datagram is
-// dropped and the next one read the same way. errno is the caller's on
-// every successful return; a failing return carries the real call's errno.
+// socket's recvfrom). A refused connection is reset and closed, a refused
+// datagram dropped, and the next one taken if one is already waiting. If
+// none is, the call fails as if the refused one had never arrived: EAGAIN
+// (non-blocking sockets, and datagram receives), or ECONNABORTED for a
+// blocking listener - never a wait, because daemons such as rpcbind poll
+// several blocking sockets and call accept()/recvmsg() only on the one that
+// is ready; waiting there would stop them serving all the others. errno is
+// the caller's on every successful return.
 //
 // While the shim works (name lookups, ident, /file lists) its own calls pass
 // straight through (a per-thread busy flag).
@@ -93,7 +96,32 @@ enum Shim {
             case .handedOff:
                 close(fd)  // the twist command has its own copy
             }
+            if !pending(listener) {
+                errno = isBlocking(listener) ? ECONNABORTED : EAGAIN
+                return -1
+            }
         }
+    }
+
+    /// Whether another connection or datagram is waiting on `fd` right now.
+    static func pending(_ fd: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let n = poll(&p, 1, 0)
+            if n >= 0 { return n > 0 && p.revents & Int16(POLLIN) != 0 }
+            if errno != EINTR { return false }
+        }
+    }
+
+    static func isBlocking(_ fd: Int32) -> Bool {
+        fcntl(fd, F_GETFL) & O_NONBLOCK == 0
+    }
+
+    /// After dropping a refused datagram: go on reading only if another waits.
+    static func nextDatagramOrAgain(_ fd: Int32) -> Bool {
+        if pending(fd) { return true }
+        errno = EAGAIN
+        return false
     }
 }
 
@@ -245,6 +273,7 @@ public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: I
             return n
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
+        if !Shim.nextDatagramOrAgain(fd) { return -1 }
     }
 }
 
@@ -286,6 +315,10 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
             return n
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
+        if !Shim.nextDatagramOrAgain(fd) {
+            msg.pointee.msg_namelen = callerNameLen
+            return -1
+        }
     }
 }
 
@@ -340,6 +373,7 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
             return Int32(kept)
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
+        if !Shim.nextDatagramOrAgain(fd) { return -1 }
     }
 }
 

@@ -1,0 +1,466 @@
+/* edge.c - edge cases of the accept/recv hooks, run under the shim with
+ * tables that admit 127.0.0.2 (and 127.0.0.1) and refuse 127.0.0.3.
+ *
+ *   edge CASE PORT [ARG]
+ *
+ * Prints "PASS case: ..." or "FAIL case: ..." lines; exits 0 only if no FAIL.
+ * The client ends are made in the same process (connect() completes through
+ * the listen backlog, before accept() is called).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures;
+static const char *cur;
+
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s: line %d: ", cur, __LINE__); \
+    printf(__VA_ARGS__); printf(" [errno %d %s]\n", errno, strerror(errno)); fflush(stdout); } } while (0)
+
+static void pass(const char *what) { printf("PASS %s: %s\n", cur, what); fflush(stdout); }
+
+static struct sockaddr_in mk(const char *ip, int port)
+{
+    struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(port) };
+    inet_pton(AF_INET, ip, &s.sin_addr);
+    return s;
+}
+
+static int listen_tcp(int port, int flags)
+{
+    int l = socket(AF_INET, SOCK_STREAM | flags, 0), on = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    struct sockaddr_in s = mk("127.0.0.1", port);
+    if (bind(l, (void *) &s, sizeof(s)) < 0 || listen(l, 64) < 0) { perror("listen"); exit(3); }
+    return l;
+}
+
+static int udp_bound(const char *ip, int port)
+{
+    int u = socket(AF_INET, SOCK_DGRAM, 0), on = 1;
+    setsockopt(u, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    struct sockaddr_in s = mk(ip, port);
+    if (bind(u, (void *) &s, sizeof(s)) < 0) { perror("bind udp"); exit(3); }
+    return u;
+}
+
+static int connect_from(const char *src, int port)
+{
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = mk(src, 0), d = mk("127.0.0.1", port);
+    if (bind(c, (void *) &a, sizeof(a)) < 0 || connect(c, (void *) &d, sizeof(d)) < 0) { perror("connect"); exit(3); }
+    return c;
+}
+
+static int local_port(int fd)
+{
+    struct sockaddr_in s; socklen_t l = sizeof(s);
+    getsockname(fd, (void *) &s, &l);
+    return ntohs(s.sin_port);
+}
+
+static const char *ip_of(const struct sockaddr_in *s)
+{
+    static char buf[4][INET_ADDRSTRLEN]; static int k;
+    k = (k + 1) % 4;
+    if (s->sin_family != AF_INET) { snprintf(buf[k], sizeof(buf[k]), "family%d", s->sin_family); return buf[k]; }
+    return inet_ntop(AF_INET, &s->sin_addr, buf[k], sizeof(buf[k]));
+}
+
+static const char *peer_ip(int fd)
+{
+    struct sockaddr_in s; socklen_t l = sizeof(s);
+    memset(&s, 0, sizeof(s));
+    if (getpeername(fd, (void *) &s, &l) < 0) return "none";
+    return ip_of(&s);
+}
+
+/* The client end of a refused connection sees a reset (or EOF), no data, within 3 s. */
+static int was_reset(int c)
+{
+    struct pollfd p = { .fd = c, .events = POLLIN };
+    if (poll(&p, 1, 3000) != 1) return 0;
+    char b[16];
+    ssize_t n = read(c, b, sizeof(b));
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+static void settle(void) { usleep(30000); }
+
+static void onalarm(int s) { (void) s; printf("FAIL %s: blocked (alarm)\n", cur); fflush(stdout); _exit(1); }
+
+/* ---------------------------------------------------------------------- */
+
+static void case_nulladdr(int port)
+{
+    int l = listen_tcp(port, 0);
+    int c1 = connect_from("127.0.0.3", port), c2 = connect_from("127.0.0.2", port);
+    settle();
+    int a = accept(l, NULL, NULL);
+    CHECK(a >= 0, "accept(NULL, NULL) failed");
+    CHECK(a >= 0 && !strcmp(peer_ip(a), "127.0.0.2"), "accept(NULL, NULL) returned a connection from %s", a >= 0 ? peer_ip(a) : "-");
+    CHECK(was_reset(c1), "refused client not reset");
+    if (a >= 0) {
+        CHECK(write(a, "x", 1) == 1, "write");
+        char b; CHECK(read(c2, &b, 1) == 1 && b == 'x', "admitted client did not get the data");
+        close(a);
+    }
+    /* accept4 with NULL too, and an address length too small for the address */
+    int c3 = connect_from("127.0.0.3", port), c4 = connect_from("127.0.0.2", port);
+    settle();
+    a = accept4(l, NULL, NULL, 0);
+    CHECK(a >= 0 && !strcmp(peer_ip(a), "127.0.0.2"), "accept4(NULL, NULL) returned %s", a >= 0 ? peer_ip(a) : "-");
+    CHECK(was_reset(c3), "refused client not reset (accept4)");
+    close(a);
+    int c5 = connect_from("127.0.0.2", port);
+    settle();
+    unsigned char small[8]; memset(small, 0xEE, sizeof(small));
+    socklen_t len = 4;
+    a = accept(l, (void *) small, &len);
+    CHECK(a >= 0, "accept with short buffer");
+    CHECK(len == sizeof(struct sockaddr_in), "addrlen %u, want the full length %zu", (unsigned) len, sizeof(struct sockaddr_in));
+    CHECK(small[4] == 0xEE && small[7] == 0xEE, "bytes beyond the caller's addrlen were written");
+    CHECK(small[0] == AF_INET && small[1] == 0, "family not copied");
+    close(a); close(c1); close(c2); close(c3); close(c4); close(c5); close(l);
+    pass("NULL address and short address buffers");
+}
+
+static void case_eagain(int port)
+{
+    signal(SIGALRM, onalarm);
+    int l = listen_tcp(port, SOCK_NONBLOCK);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = l }, out;
+    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+
+    int c1 = connect_from("127.0.0.3", port);
+    CHECK(epoll_wait(ep, &out, 1, 2000) == 1, "epoll did not report the pending connection");
+    alarm(5);
+    struct sockaddr_in sa; socklen_t len = sizeof(sa);
+    errno = 0;
+    int a = accept4(l, (void *) &sa, &len, SOCK_NONBLOCK);
+    int e = errno;
+    alarm(0);
+    CHECK(a < 0 && (e == EAGAIN || e == EWOULDBLOCK), "accept4 on a listener whose only pending connection is refused: returned %d (%s), errno %d",
+          a, a >= 0 ? peer_ip(a) : "-", e);
+    CHECK(was_reset(c1), "refused client not reset");
+    CHECK(epoll_wait(ep, &out, 1, 100) == 0, "epoll still reports a pending connection");
+
+    /* two refused, then an admitted one: the admitted one, then EAGAIN */
+    int c2 = connect_from("127.0.0.3", port), c3 = connect_from("127.0.0.3", port), c4 = connect_from("127.0.0.2", port);
+    settle();
+    CHECK(epoll_wait(ep, &out, 1, 2000) == 1, "epoll");
+    alarm(5);
+    len = sizeof(sa);
+    a = accept4(l, (void *) &sa, &len, SOCK_NONBLOCK);
+    CHECK(a >= 0 && !strcmp(ip_of(&sa), "127.0.0.2") && ntohs(sa.sin_port) == local_port(c4),
+          "expected the admitted connection, got %d from %s", a, a >= 0 ? ip_of(&sa) : "-");
+    errno = 0;
+    int b = accept4(l, (void *) &sa, &len, SOCK_NONBLOCK);
+    e = errno;
+    alarm(0);
+    CHECK(b < 0 && (e == EAGAIN || e == EWOULDBLOCK), "second accept4: %d errno %d", b, e);
+    CHECK(was_reset(c2) && was_reset(c3), "refused clients not reset");
+    /* plain accept() on the non-blocking listener too */
+    int c5 = connect_from("127.0.0.3", port);
+    settle();
+    alarm(5);
+    errno = 0;
+    b = accept(l, NULL, NULL);
+    e = errno;
+    alarm(0);
+    CHECK(b < 0 && (e == EAGAIN || e == EWOULDBLOCK), "accept() on non-blocking listener, refused only: %d errno %d", b, e);
+    CHECK(was_reset(c5), "refused client not reset");
+    close(a); close(c1); close(c2); close(c3); close(c4); close(c5); close(l);
+    pass("EAGAIN under epoll when only refused connections are pending");
+}
+
+static void case_errno(int port)
+{
+    int l = listen_tcp(port, 0);
+    int c1 = connect_from("127.0.0.3", port), c2 = connect_from("127.0.0.2", port);
+    settle();
+    struct sockaddr_in sa; socklen_t len = sizeof(sa);
+    errno = EDOM;
+    int a = accept(l, (void *) &sa, &len);
+    int e = errno;
+    CHECK(a >= 0, "accept failed");
+    CHECK(e == EDOM, "errno after an admitted accept (after a refused one): %d, want the sentinel EDOM (%d)", e, EDOM);
+    close(a);
+    int c3 = connect_from("127.0.0.2", port);
+    settle();
+    errno = ERANGE;
+    len = sizeof(sa);
+    a = accept4(l, (void *) &sa, &len, SOCK_CLOEXEC);
+    e = errno;
+    CHECK(a >= 0 && e == ERANGE, "errno after admitted accept4: %d, want ERANGE", e);
+    close(a);
+    /* a failing call carries the real errno */
+    int nb = listen_tcp(port + 1, SOCK_NONBLOCK);
+    errno = EDOM;
+    a = accept(nb, NULL, NULL);
+    e = errno;
+    CHECK(a < 0 && (e == EAGAIN || e == EWOULDBLOCK), "empty non-blocking accept: %d errno %d", a, e);
+    errno = EDOM;
+    a = accept(-5, NULL, NULL);
+    e = errno;
+    CHECK(a < 0 && e == EBADF, "accept(-5): errno %d, want EBADF", e);
+    close(nb); close(l); close(c1); close(c2); close(c3);
+    pass("errno preserved on success, real errno on failure");
+}
+
+static void case_unix(int port, const char *dir)
+{
+    (void) port;
+    char path[200];
+    snprintf(path, sizeof(path), "%s/edge.sock", dir);
+    unlink(path);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
+    strncpy(un.sun_path, path, sizeof(un.sun_path) - 1);
+    CHECK(bind(l, (void *) &un, sizeof(un)) == 0 && listen(l, 8) == 0, "unix listen");
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(connect(c, (void *) &un, sizeof(un)) == 0, "unix connect");
+    struct sockaddr_un from; socklen_t len = sizeof(from);
+    errno = EDOM;
+    int a = accept(l, (void *) &from, &len);
+    CHECK(a >= 0, "AF_UNIX accept refused or failed");
+    CHECK(errno == EDOM, "errno changed by AF_UNIX accept");
+    CHECK(len >= sizeof(sa_family_t) && from.sun_family == AF_UNIX, "address family %d", from.sun_family);
+    int c2 = socket(AF_UNIX, SOCK_STREAM, 0);
+    connect(c2, (void *) &un, sizeof(un));
+    int a2 = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    CHECK(a2 >= 0 && (fcntl(a2, F_GETFL) & O_NONBLOCK), "AF_UNIX accept4");
+    /* datagrams on AF_UNIX: recvfrom, recvmsg and recvmmsg all pass */
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    send(sv[1], "u1", 2, 0); send(sv[1], "u2", 2, 0); send(sv[1], "u3", 2, 0);
+    char b[8] = {0};
+    struct sockaddr_un f; len = sizeof(f);
+    CHECK(recvfrom(sv[0], b, sizeof(b), MSG_DONTWAIT, (void *) &f, &len) == 2 && !memcmp(b, "u1", 2), "AF_UNIX recvfrom");
+    struct iovec iov = { b, sizeof(b) };
+    struct msghdr mh = { .msg_name = &f, .msg_namelen = sizeof(f), .msg_iov = &iov, .msg_iovlen = 1 };
+    CHECK(recvmsg(sv[0], &mh, MSG_DONTWAIT) == 2 && !memcmp(b, "u2", 2), "AF_UNIX recvmsg");
+    struct mmsghdr mm = { .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
+    CHECK(recvmmsg(sv[0], &mm, 1, MSG_DONTWAIT, NULL) == 1 && !memcmp(b, "u3", 2), "AF_UNIX recvmmsg");
+    /* a connected UDP socket (the program as a client) gets replies from anyone */
+    int u = udp_bound("127.0.0.1", port), r = udp_bound("127.0.0.3", port);
+    struct sockaddr_in to = mk("127.0.0.3", port), me = mk("127.0.0.1", port);
+    connect(u, (void *) &to, sizeof(to));
+    sendto(r, "reply", 5, 0, (void *) &me, sizeof(me));
+    settle();
+    struct sockaddr_in sfrom; len = sizeof(sfrom);
+    memset(b, 0, sizeof(b));
+    CHECK(recvfrom(u, b, sizeof(b), MSG_DONTWAIT, (void *) &sfrom, &len) == 5 && !memcmp(b, "reply", 5),
+          "connected UDP socket did not get the datagram from its peer 127.0.0.3");
+    close(u); close(r); close(sv[0]); close(sv[1]); close(a); close(a2); close(c); close(c2); close(l); unlink(path);
+    pass("AF_UNIX and connected sockets untouched");
+}
+
+static void case_flags(int port)
+{
+    int l = listen_tcp(port, 0);
+    int c1 = connect_from("127.0.0.3", port), c2 = connect_from("127.0.0.2", port);
+    settle();
+    int a = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    CHECK(a >= 0, "accept4");
+    CHECK(fcntl(a, F_GETFL) & O_NONBLOCK, "SOCK_NONBLOCK lost");
+    CHECK(fcntl(a, F_GETFD) & FD_CLOEXEC, "SOCK_CLOEXEC lost");
+    CHECK(was_reset(c1), "refused client not reset");
+    int c3 = connect_from("127.0.0.3", port), c4 = connect_from("127.0.0.2", port);
+    settle();
+    int b = accept4(l, NULL, NULL, 0);
+    CHECK(b >= 0 && !(fcntl(b, F_GETFL) & O_NONBLOCK) && !(fcntl(b, F_GETFD) & FD_CLOEXEC), "accept4(0) flags");
+    int c5 = connect_from("127.0.0.2", port);
+    settle();
+    int d = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    CHECK(d >= 0 && !(fcntl(d, F_GETFL) & O_NONBLOCK) && (fcntl(d, F_GETFD) & FD_CLOEXEC), "accept4(SOCK_CLOEXEC) flags");
+    close(a); close(b); close(d); close(c1); close(c2); close(c3); close(c4); close(c5); close(l);
+    pass("accept4 flags kept");
+}
+
+static void case_forkexec(int port, const char *self)
+{
+    signal(SIGALRM, onalarm);
+    int l = listen_tcp(port, 0);  /* inherited: no CLOEXEC */
+    int p[2];
+    if (pipe(p) < 0) exit(3);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char fdarg[16], wr[16];
+        snprintf(fdarg, sizeof(fdarg), "%d", l);
+        snprintf(wr, sizeof(wr), "%d", p[1]);
+        close(p[0]);
+        execl(self, self, "child-accept", fdarg, wr, (char *) NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char ready[8] = {0};
+    alarm(10);
+    CHECK(read(p[0], ready, 5) == 5 && !memcmp(ready, "ready", 5), "child not ready");
+    int c1 = connect_from("127.0.0.3", port), c2 = connect_from("127.0.0.2", port);
+    char b[32] = {0};
+    ssize_t n = read(c2, b, sizeof(b) - 1);
+    CHECK(n > 0 && !strcmp(b, "child 127.0.0.2\n"), "admitted client got %zd %s", n, b);
+    CHECK(was_reset(c1), "refused client was not reset by the exec'ed child");
+    int st = 0;
+    waitpid(pid, &st, 0);
+    alarm(0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    close(c1); close(c2); close(l);
+    pass("fork+exec'ed child accepting on an inherited listener is protected");
+}
+
+static int child_accept(int l, int w)
+{
+    FILE *m = fopen("/proc/self/maps", "r");
+    char line[512]; int found = 0;
+    while (m && fgets(line, sizeof(line), m)) if (strstr(line, "libwrap_preload.so")) found = 1;
+    if (m) fclose(m);
+    printf("CHILDMAPS %s\n", found ? "yes" : "no");
+    fflush(stdout);
+    if (write(w, "ready", 5) != 5) return 3;
+    struct sockaddr_in sa; socklen_t len = sizeof(sa);
+    int a = accept(l, (void *) &sa, &len);
+    if (a < 0) return 4;
+    char b[32];
+    int k = snprintf(b, sizeof(b), "child %s\n", ip_of(&sa));
+    if (write(a, b, k) != k) return 5;
+    close(a);
+    return 0;
+}
+
+static int send_from(int s, int port, const char *text)
+{
+    struct sockaddr_in d = mk("127.0.0.1", port);
+    return sendto(s, text, strlen(text), 0, (void *) &d, sizeof(d)) == (ssize_t) strlen(text);
+}
+
+static void case_peek(int port)
+{
+    signal(SIGALRM, onalarm);
+    int u = udp_bound("127.0.0.1", port), s2 = udp_bound("127.0.0.2", 0), s3 = udp_bound("127.0.0.3", 0);
+    char b[64];
+    struct sockaddr_in f; socklen_t len;
+
+    send_from(s3, port, "bad-1"); send_from(s2, port, "good-1");
+    settle();
+    alarm(5);
+    memset(b, 0, sizeof(b)); len = sizeof(f);
+    ssize_t n = recvfrom(u, b, sizeof(b), MSG_PEEK, (void *) &f, &len);
+    CHECK(n == 6 && !memcmp(b, "good-1", 6) && !strcmp(ip_of(&f), "127.0.0.2"), "peek returned %zd '%s' from %s", n, b, ip_of(&f));
+    memset(b, 0, sizeof(b)); len = sizeof(f);
+    n = recvfrom(u, b, sizeof(b), 0, (void *) &f, &len);
+    CHECK(n == 6 && !memcmp(b, "good-1", 6) && !strcmp(ip_of(&f), "127.0.0.2") && ntohs(f.sin_port) == local_port(s2),
+          "read after peek returned %zd '%s' from %s", n, b, ip_of(&f));
+    n = recvfrom(u, b, sizeof(b), MSG_DONTWAIT, NULL, NULL);
+    CHECK(n < 0 && errno == EAGAIN, "queue not empty after peek+read: %zd '%.*s'", n, (int) (n > 0 ? n : 0), b);
+
+    /* recvmsg with MSG_PEEK, two refused in front */
+    send_from(s3, port, "bad-2"); send_from(s3, port, "bad-3"); send_from(s2, port, "good-2");
+    settle();
+    struct iovec iov = { b, sizeof(b) };
+    struct msghdr mh = { .msg_name = &f, .msg_namelen = sizeof(f), .msg_iov = &iov, .msg_iovlen = 1 };
+    memset(b, 0, sizeof(b));
+    n = recvmsg(u, &mh, MSG_PEEK);
+    CHECK(n == 6 && !memcmp(b, "good-2", 6) && !strcmp(ip_of(&f), "127.0.0.2"), "recvmsg peek: %zd '%s' from %s", n, b, ip_of(&f));
+    memset(b, 0, sizeof(b)); mh.msg_namelen = sizeof(f);
+    n = recvmsg(u, &mh, 0);
+    CHECK(n == 6 && !memcmp(b, "good-2", 6), "recvmsg after peek: %zd '%s'", n, b);
+    n = recvfrom(u, b, sizeof(b), MSG_DONTWAIT, NULL, NULL);
+    CHECK(n < 0 && errno == EAGAIN, "queue not empty: %zd", n);
+
+    /* only a refused one pending, non-blocking peek: EAGAIN, and it is gone */
+    send_from(s3, port, "bad-4");
+    settle();
+    n = recvfrom(u, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
+    CHECK(n < 0 && errno == EAGAIN, "peek with only a refused datagram: %zd '%.*s'", n, (int) (n > 0 ? n : 0), b);
+    n = recvfrom(u, b, sizeof(b), MSG_DONTWAIT, (void *) &f, &len);
+    CHECK(n < 0 && errno == EAGAIN, "refused datagram still queued: %zd '%.*s'", n, (int) (n > 0 ? n : 0), b);
+    alarm(0);
+    close(u); close(s2); close(s3);
+    pass("MSG_PEEK: refused datagrams consumed, admitted ones peeked then read");
+}
+
+static void case_mmsg(int port)
+{
+    signal(SIGALRM, onalarm);
+    int u = udp_bound("127.0.0.1", port), s2 = udp_bound("127.0.0.2", 0), s3 = udp_bound("127.0.0.3", 0);
+    const char *seq[][2] = {
+        {"2", "a1"}, {"3", "b1-a-much-longer-refused-payload"}, {"2", "a2-xx"}, {"3", "b2"}, {"3", "b3"},
+        {"2", "a3-yyyyyyyyyyyyyyyyyyyyyyyyy"}, {"3", "b4"},
+    };
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) send_from(seq[i][0][0] == '2' ? s2 : s3, port, seq[i][1]);
+    settle();
+    enum { V = 10 };
+    char bufs[V][64];
+    struct iovec iov[V];
+    struct sockaddr_in names[V];
+    struct mmsghdr vec[V];
+    memset(vec, 0, sizeof(vec)); memset(bufs, 0, sizeof(bufs)); memset(names, 0, sizeof(names));
+    for (int i = 0; i < V; i++) {
+        iov[i] = (struct iovec) { bufs[i], sizeof(bufs[i]) };
+        vec[i].msg_hdr = (struct msghdr) { .msg_name = &names[i], .msg_namelen = sizeof(names[i]), .msg_iov = &iov[i], .msg_iovlen = 1 };
+    }
+    alarm(5);
+    int n = recvmmsg(u, vec, V, MSG_DONTWAIT, NULL);
+    const char *want[] = {"a1", "a2-xx", "a3-yyyyyyyyyyyyyyyyyyyyyyyyy"};
+    CHECK(n == 3, "recvmmsg returned %d messages, want 3", n);
+    for (int i = 0; i < n && i < 3; i++) {
+        CHECK(vec[i].msg_len == strlen(want[i]) && !memcmp(bufs[i], want[i], strlen(want[i])),
+              "message %d: len %u '%.*s', want '%s'", i, vec[i].msg_len, (int) vec[i].msg_len, bufs[i], want[i]);
+        CHECK(!strcmp(ip_of(&names[i]), "127.0.0.2") && ntohs(names[i].sin_port) == local_port(s2) &&
+              vec[i].msg_hdr.msg_namelen == sizeof(struct sockaddr_in),
+              "message %d source %s:%d namelen %u", i, ip_of(&names[i]), ntohs(names[i].sin_port), vec[i].msg_hdr.msg_namelen);
+        CHECK(!(vec[i].msg_hdr.msg_flags & MSG_TRUNC), "message %d flagged MSG_TRUNC", i);
+    }
+    for (int i = 0; i < n; i++)
+        CHECK(strcmp(ip_of(&names[i]), "127.0.0.3"), "message %d from the refused source: '%.*s'", i, (int) vec[i].msg_len, bufs[i]);
+    n = recvfrom(u, bufs[0], 64, MSG_DONTWAIT, NULL, NULL);
+    CHECK(n < 0 && errno == EAGAIN, "datagrams left after the batch: %d", n);
+
+    /* a batch whose first real read is all refused; no addresses asked for */
+    send_from(s3, port, "b5"); send_from(s3, port, "b6"); send_from(s2, port, "a4-zz");
+    settle();
+    memset(bufs, 0, sizeof(bufs));
+    for (int i = 0; i < 2; i++) { vec[i].msg_hdr.msg_name = NULL; vec[i].msg_hdr.msg_namelen = 0; }
+    n = recvmmsg(u, vec, 2, MSG_DONTWAIT, NULL);
+    CHECK(n == 1 && vec[0].msg_len == 5 && !memcmp(bufs[0], "a4-zz", 5), "second batch: %d '%s'", n, bufs[0]);
+    CHECK(vec[0].msg_hdr.msg_name == NULL, "msg_name not restored to NULL");
+    alarm(0);
+    close(u); close(s2); close(s3);
+    pass("recvmmsg delivers only admitted datagrams, in order, intact");
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 4 && !strcmp(argv[1], "child-accept")) return child_accept(atoi(argv[2]), atoi(argv[3]));
+    if (argc < 3) { fprintf(stderr, "usage: edge CASE PORT [ARG]\n"); return 2; }
+    cur = argv[1];
+    int port = atoi(argv[2]);
+    signal(SIGPIPE, SIG_IGN);
+    if (!strcmp(cur, "nulladdr")) case_nulladdr(port);
+    else if (!strcmp(cur, "eagain")) case_eagain(port);
+    else if (!strcmp(cur, "errno")) case_errno(port);
+    else if (!strcmp(cur, "unix")) case_unix(port, argc > 3 ? argv[3] : "/tmp");
+    else if (!strcmp(cur, "flags")) case_flags(port);
+    else if (!strcmp(cur, "forkexec")) case_forkexec(port, argv[0]);
+    else if (!strcmp(cur, "peek")) case_peek(port);
+    else if (!strcmp(cur, "mmsg")) case_mmsg(port);
+    else { fprintf(stderr, "unknown case %s\n", cur); return 2; }
+    return failures ? 1 : 0;
+}
