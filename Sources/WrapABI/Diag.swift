@@ -45,3 +45,12 @@ enum Diag {
 func latin1String(_ p: UnsafePointer<CChar>) -> String {
     bytes(p).text
 }
+
+/// Runs `body` and gives the caller back the errno it had: code that runs
+/// inside someone else's daemon must not change errno behind its back.
+@inline(__always)
+func keepingErrno<T>(_ body: () -> T) -> T {
+    let saved = errno
+    defer { errno = saved }
+    return body()
+}

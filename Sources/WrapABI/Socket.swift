@@ -139,26 +139,17 @@ enum Sock {
 
 @_cdecl("sock_host")
 public func c_sock_host(_ r: UnsafeMutablePointer<request_info>?) {
-    guard let r else { return }
-    let saved = errno
-    Sock.host(r)
-    errno = saved
+    if let r { keepingErrno { Sock.host(r) } }
 }
 
 @_cdecl("sock_hostname")
 public func c_sock_hostname(_ h: UnsafeMutablePointer<host_info>?) {
-    guard let h else { return }
-    let saved = errno
-    Sock.hostname(h)
-    errno = saved
+    if let h { keepingErrno { Sock.hostname(h) } }
 }
 
 @_cdecl("sock_hostaddr")
 public func c_sock_hostaddr(_ h: UnsafeMutablePointer<host_info>?) {
-    guard let h else { return }
-    let saved = errno
-    Sock.hostaddr(h)
-    errno = saved
+    if let h { keepingErrno { Sock.hostaddr(h) } }
 }
 
 /// sock_sink(): reads and discards one datagram (so inetd does not loop).

@@ -9,6 +9,8 @@
  *   live       hosts_access() with dry_run = 0; prints the uid afterwards
  *   reap       forks a child, calls hosts_access() (dry_run 0), then waits for the child
  *   threads    8 threads x ARG hosts_ctl() calls, half from an allowed client
+ *   sockets    8 threads x ARG real connections (from 127.0.0.2 or .3) to one
+ *              listener, each checked with fromhost() + hosts_access()
  *   nulls      hosts_ctl() with NULL name and user
  * Prints "verdict=N ..." on stdout. Library log lines go to $PROBE_LOG (the
  * syslog functions are interposed), so stdout/stderr hold only the probe's own output.
@@ -16,6 +18,9 @@
 #include <tcpd.h>
 #include <errno.h>
 #include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +52,43 @@ void closelog(void) {}
 
 static long per_thread;
 static long wrong[8];
+static int listener;
+static struct sockaddr_in listen_addr;
+
+static void *socket_worker(void *arg)
+{
+    long id = (long) arg, i;
+    for (i = 0; i < per_thread; i++) {
+        int allowed = (i + id) % 2 == 0;
+        struct sockaddr_in from = { .sin_family = AF_INET };
+        struct request_info r;
+        int c = socket(AF_INET, SOCK_STREAM, 0), a;
+
+        inet_pton(AF_INET, allowed ? "127.0.0.2" : "127.0.0.3", &from.sin_addr);
+        bind(c, (struct sockaddr *) &from, sizeof(from));
+        if (connect(c, (struct sockaddr *) &listen_addr, sizeof(listen_addr)) != 0) {
+            close(c);
+            continue;
+        }
+        /* Several threads accept on one listener: take the connection whose
+         * peer port is ours, by accepting until it comes (others are checked too). */
+        a = accept(listener, NULL, NULL);
+        if (a >= 0) {
+            struct sockaddr_in peer;
+            socklen_t len = sizeof(peer);
+            getpeername(a, (struct sockaddr *) &peer, &len);
+            int expect = peer.sin_addr.s_addr == from.sin_addr.s_addr ? allowed
+                : (ntohl(peer.sin_addr.s_addr) & 0xff) == 2;
+            request_init(&r, RQ_DAEMON, "sshd", RQ_FILE, a, 0);
+            fromhost(&r);
+            if (hosts_access(&r) != expect)
+                wrong[id]++;
+            close(a);
+        }
+        close(c);
+    }
+    return NULL;
+}
 
 static void *worker(void *arg)
 {
@@ -104,6 +146,26 @@ int main(int argc, char **argv)
         per_thread = argc > 4 ? atol(argv[4]) : 10000;
         for (i = 0; i < 8; i++)
             pthread_create(&t[i], NULL, worker, (void *) i);
+        for (i = 0; i < 8; i++) {
+            pthread_join(t[i], NULL);
+            total += wrong[i];
+        }
+        printf("verdict=done wrong=%ld of %ld\n", total, 8 * per_thread);
+    } else if (strcmp(mode, "sockets") == 0) {
+        pthread_t t[8];
+        long i, total = 0;
+        int one = 1;
+        socklen_t len = sizeof(listen_addr);
+        per_thread = argc > 4 ? atol(argv[4]) : 2000;
+        listener = socket(AF_INET, SOCK_STREAM, 0);
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        listen_addr.sin_family = AF_INET;
+        inet_pton(AF_INET, "127.0.0.1", &listen_addr.sin_addr);
+        bind(listener, (struct sockaddr *) &listen_addr, sizeof(listen_addr));
+        getsockname(listener, (struct sockaddr *) &listen_addr, &len);
+        listen(listener, 256);
+        for (i = 0; i < 8; i++)
+            pthread_create(&t[i], NULL, socket_worker, (void *) i);
         for (i = 0; i < 8; i++) {
             pthread_join(t[i], NULL);
             total += wrong[i];
