@@ -58,6 +58,7 @@ let package = Package(
         ),
         .target(
             name: "CPreload",
+            dependencies: ["CWrap"],
             path: "Sources/CPreload"
         ),
         .target(

@@ -1,8 +1,11 @@
 /*
- * capture.c - copy the shim's settings from the environment at load time.
+ * capture.c - take the shim's settings from the environment at load time,
+ * and put the table paths and log file in force at once, before any thread
+ * of the daemon can ask (an inetd-launched daemon may never pass a hook).
  * (A constructor is C's; Swift has none.) The work is four getenv() calls.
  */
 #include "cpreload.h"
+#include "cwrap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,10 @@ __attribute__((constructor)) static void cpreload_capture(void)
         if (value && *value)
             captured[i] = strdup(value);
     }
+    if (captured[CPRELOAD_HOSTS_ALLOW] || captured[CPRELOAD_HOSTS_DENY])
+        cwrap_set_tables(captured[CPRELOAD_HOSTS_ALLOW], captured[CPRELOAD_HOSTS_DENY]);
+    if (captured[CPRELOAD_LOG])
+        cwrap_set_log_path(captured[CPRELOAD_LOG]);
 }
 
 const char *cpreload_setting(enum cpreload_setting_name name)

@@ -72,6 +72,20 @@ void cwrap_set_context(char *file, int line)
     tcpd_context.line = line;
 }
 
+static __thread int request_severity = -1;
+static __thread int request_rfc931_timeout;
+
+void cwrap_reset_request_settings(void)
+{
+    request_severity = -1;
+    request_rfc931_timeout = 0;
+}
+
+void cwrap_set_request_severity(int severity) { request_severity = severity; }
+int cwrap_request_severity(void) { return request_severity; }
+void cwrap_set_request_rfc931_timeout(int seconds) { request_rfc931_timeout = seconds; }
+int cwrap_request_rfc931_timeout(void) { return request_rfc931_timeout; }
+
 static __thread char *position_file;
 static __thread int position_line;
 
@@ -109,7 +123,7 @@ void cwrap_syslog(int priority, const char *message)
 
     if (log_path) {
         /* Opened per line: a daemon may close descriptors it did not open. */
-        int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
         char line[BUFSIZ + 64];
         int n = snprintf(line, sizeof(line), "tcpwrap[%d]: <%d> %s\n",
                          (int) getpid(), priority & LOG_PRIMASK, message);
@@ -181,6 +195,8 @@ struct request_info *request_init(struct request_info *request, ...)
     struct request_info *result;
     va_list ap;
 
+    if (request == NULL)
+        return NULL;     /* libwrap crashes here */
     swrap_request_reset(request);
     va_start(ap, request);
     result = request_fill(request, ap);
@@ -194,6 +210,8 @@ struct request_info *request_set(struct request_info *request, ...)
     struct request_info *result;
     va_list ap;
 
+    if (request == NULL)
+        return NULL;
     va_start(ap, request);
     result = request_fill(request, ap);
     va_end(ap);

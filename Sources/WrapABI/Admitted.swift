@@ -2,9 +2,11 @@
 //
 // A daemon that links libwrap and is also run under the shim would check each
 // connection twice, and run a rule's options twice. The shim records what it
-// admits; hosts_access() then grants a request for a connection it finds
-// here without looking at the tables again. In libwrap.so.0 alone the
-// registry stays empty and costs one atomic-free flag test.
+// admits, under the daemon name it judged it for; hosts_access() then grants
+// a request for the same daemon name and the same connection without looking
+// at the tables again. A request under another name (rpc.mountd judged by
+// the shim, "mountd" asking itself) is checked as usual. In libwrap.so.0
+// alone the registry stays empty.
 
 import CWrap
 import Glibc
@@ -23,15 +25,21 @@ public final class Admitted: @unchecked Sendable {
         enabled = on
         cwrap_mutex_unlock(lock)
     }
-    /// Descriptor -> peer address of an admitted connection.
+    /// Descriptor -> daemon name and peer address of an admitted connection.
     private var streams: [Int32: [UInt8]] = [:]
-    /// Recently admitted sources (address and port) and when, for requests
-    /// that carry only RQ_CLIENT_SIN (rpcbind, rpc.mountd).
+    /// Recently admitted (daemon name, source address and port) and when,
+    /// for requests that carry only RQ_CLIENT_SIN (rpcbind, rpc.mountd).
     private var recent: [[UInt8]: Double] = [:]
     private static let recentLimit = 4096
     private static let recentSeconds = 10.0
 
     init() {}
+
+    /// The record of a daemon name and a peer: the name, a NUL, the address.
+    static func record(_ daemon: [UInt8], _ sa: UnsafeRawPointer) -> [UInt8]? {
+        guard let k = key(sa) else { return nil }
+        return daemon + [0] + k
+    }
 
     /// The family, port and address bytes of a socket address.
     public static func key(_ sa: UnsafeRawPointer) -> [UInt8]? {
@@ -47,8 +55,8 @@ public final class Admitted: @unchecked Sendable {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    public func admitStream(fd: Int32, peer: UnsafeRawPointer) {
-        guard let k = Admitted.key(peer) else { return }
+    public func admitStream(fd: Int32, peer: UnsafeRawPointer, daemon: [UInt8]) {
+        guard let k = Admitted.record(daemon, peer) else { return }
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
         guard enabled else { return }
@@ -57,8 +65,8 @@ public final class Admitted: @unchecked Sendable {
         remember(k)
     }
 
-    public func admitDatagram(source: UnsafeRawPointer) {
-        guard let k = Admitted.key(source) else { return }
+    public func admitDatagram(source: UnsafeRawPointer, daemon: [UInt8]) {
+        guard let k = Admitted.record(daemon, source) else { return }
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
         guard enabled else { return }
@@ -75,11 +83,13 @@ public final class Admitted: @unchecked Sendable {
         recent[k] = t
     }
 
-    /// Whether the request is for a connection or source the shim admitted.
+    /// Whether the request is for a connection or source the shim admitted
+    /// under the same daemon name.
     func covers(_ r: RequestPtr) -> Bool {
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
         if !used { return false }
+        let daemon = bytes(Fields.daemon(r))
         let fd = r.pointee.fd
         if fd >= 0, let k = streams[fd] {
             var ss = sockaddr_storage()
@@ -87,13 +97,13 @@ public final class Admitted: @unchecked Sendable {
             let ok = withUnsafeMutablePointer(to: &ss) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
             }
-            if ok == 0, withUnsafePointer(to: &ss, { Admitted.key(UnsafeRawPointer($0)) }) == k { return true }
-            streams[fd] = nil  // the descriptor now holds something else
+            let now = ok == 0 ? withUnsafePointer(to: &ss, { Admitted.record(daemon, UnsafeRawPointer($0)) }) : nil
+            if let now, now == k { return true }
+            if ok != 0 { streams[fd] = nil }  // that connection is gone
         }
-        if let sin = r.pointee.client.sin, let k = Admitted.key(UnsafeRawPointer(sin)) {
+        if let sin = r.pointee.client.sin, let k = Admitted.record(daemon, UnsafeRawPointer(sin)) {
             let limit = Admitted.now() - Admitted.recentSeconds
             if let t = recent[k], t >= limit { return true }
-            if streams.values.contains(k) { return true }
         }
         return false
     }

@@ -8,32 +8,32 @@ import WrapCore
 
 @_cdecl("eval_user")
 public func c_eval_user(_ r: UnsafeMutablePointer<request_info>?) -> UnsafeMutablePointer<CChar>? {
-    r.map { Eval.user($0) }
+    keepingErrno { r.map { Eval.user($0) } }
 }
 
 @_cdecl("eval_hostname")
 public func c_eval_hostname(_ h: UnsafeMutablePointer<host_info>?) -> UnsafeMutablePointer<CChar>? {
-    h.map { Eval.hostname($0) }
+    keepingErrno { h.map { Eval.hostname($0) } }
 }
 
 @_cdecl("eval_hostaddr")
 public func c_eval_hostaddr(_ h: UnsafeMutablePointer<host_info>?) -> UnsafeMutablePointer<CChar>? {
-    h.map { Eval.hostaddr($0) }
+    keepingErrno { h.map { Eval.hostaddr($0) } }
 }
 
 @_cdecl("eval_hostinfo")
 public func c_eval_hostinfo(_ h: UnsafeMutablePointer<host_info>?) -> UnsafeMutablePointer<CChar>? {
-    h.map { Eval.hostinfo($0) }
+    keepingErrno { h.map { Eval.hostinfo($0) } }
 }
 
 @_cdecl("eval_client")
 public func c_eval_client(_ r: UnsafeMutablePointer<request_info>?) -> UnsafeMutablePointer<CChar>? {
-    r.map { Eval.client($0) }
+    keepingErrno { r.map { Eval.client($0) } }
 }
 
 @_cdecl("eval_server")
 public func c_eval_server(_ r: UnsafeMutablePointer<request_info>?) -> UnsafeMutablePointer<CChar>? {
-    r.map { Eval.server($0) }
+    keepingErrno { r.map { Eval.server($0) } }
 }
 
 @_cdecl("eval_port")
@@ -77,7 +77,7 @@ public func c_xgets(_ buffer: UnsafeMutablePointer<CChar>?, _ length: Int32, _ f
             var file: UnsafeMutablePointer<CChar>? = nil
             var line: Int32 = 0
             cwrap_get_context(&file, &line)
-            cwrap_set_context(file, line + 1)
+            cwrap_set_context(file, line &+ 1)
             if got >= 2 && ptr[Int(got) - 2] == 0x5C {
                 got -= 2
             } else {

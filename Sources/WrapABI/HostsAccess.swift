@@ -20,6 +20,8 @@ struct RequestContext: MatchContext {
     private var userValue: Subject?
     private var clientName: Subject?, serverName: Subject?
     private var clientAddr: Subject?, serverAddr: Subject?
+    /// Large /file lists being read; closed when the request is done.
+    private var openFiles: [FileChunks] = []
 
     init(request: RequestPtr, table: UnsafeMutablePointer<CChar>) {
         self.request = request
@@ -57,7 +59,10 @@ struct RequestContext: MatchContext {
         withCString(path) { p in
             switch Caches.hostFiles.get(p) {
             case .value(let patterns): return .patterns(patterns)
-            case .large: return HostFile.words(Caches.readWords(p))
+            case .large:
+                guard let file = FileChunks(p) else { return .unreadable("open \(path.text): \(Diag.errnoText())") }
+                openFiles.append(file)   // kept open while the matcher reads it
+                return .stream(file.source)
             case .missing: return .missing
             case .failed(let why): return .unreadable("open \(path.text): \(why)")
             }
@@ -77,7 +82,7 @@ struct RequestContext: MatchContext {
 
     mutating func warn(_ message: String) { Diag.warn(message) }
 
-    mutating func setPosition(line: Int) { cwrap_set_position(table, Int32(line)) }
+    mutating func setPosition(line: Int) { cwrap_set_position(table, Int32(clamping: line)) }
 }
 
 /// Who is asking: a program calling libwrap for one request (tcpd, sshd),
@@ -153,7 +158,7 @@ public enum Access {
         case .error:
             return .error
         case .matched(let rule):
-            cwrap_set_position(table, Int32(rule.line))
+            cwrap_set_position(table, Int32(clamping: rule.line))
             if cwrap_verbose() > 1 {
                 Diag.log(LOG_DEBUG, "matched:  \(latin1String(table)) line \(rule.line)")
             }
@@ -167,7 +172,7 @@ public enum Access {
                 if outcome != .proceed {
                     // libwrap longjmp()s out here and never restores
                     // tcpd_context: later diagnostics keep this position.
-                    cwrap_set_context(table, Int32(rule.line))
+                    cwrap_set_context(table, Int32(clamping: rule.line))
                 }
                 switch outcome {
                 case .proceed: return .yes
@@ -234,6 +239,8 @@ public func c_hosts_ctl(
 @_cdecl("swrap_process_options")
 public func c_swrap_process_options(_ options: UnsafeMutablePointer<CChar>?, _ request: UnsafeMutablePointer<request_info>?) -> Int32 {
     guard let options, let request else { return 0 }
+    let saved = errno
+    defer { errno = saved }
     switch Access.runOptions(bytes(options), request, .library) {
     case .proceed: return 0
     case .permit: return AC_PERMIT

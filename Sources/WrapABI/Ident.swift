@@ -17,7 +17,8 @@ enum Ident {
         let len = Sock.sockaddrLength(client)
         let clientPort = UInt16(bigEndian: client.load(fromByteOffset: 2, as: UInt16.self))
         let serverPort = UInt16(bigEndian: server.load(fromByteOffset: 2, as: UInt16.self))
-        let deadline = now() + Double(max(cwrap_rfc931_timeout(), 1))
+        let perRequest = cwrap_request_rfc931_timeout()
+        let deadline = now() + Double(max(perRequest > 0 ? perRequest : cwrap_rfc931_timeout(), 1))
 
         let fd = socket(Int32(family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         if fd < 0 { Diag.warn("socket: \(Diag.errnoText())"); return }

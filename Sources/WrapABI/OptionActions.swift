@@ -19,12 +19,33 @@ enum OptionActions {
                 Diag.warn("option \"\(action.name)\" ignored: it would change the whole process \(latin1String(Fields.daemon(r)))")
                 return .proceed
             case .spawn(let command):
-                Shell.detach(command, stdio: -1)
+                if dryRun { return .proceed }
+                if RateLimit.commands.take() {
+                    Shell.detach(command, stdio: -1)
+                } else if RateLimit.commandWarnings.take() {
+                    Diag.warn("spawn skipped: more than 10 commands a second")
+                }
                 return .proceed
             case .twist(let command):
+                if dryRun { break }
+                if r.pointee.fd < 0 {
+                    Diag.warn("twist ignored for a datagram: it is dropped")
+                    return .deny
+                }
+                if !RateLimit.commands.take() {
+                    if RateLimit.commandWarnings.take() { Diag.warn("twist refused: more than 10 commands a second") }
+                    return .deny
+                }
                 Diag.log(cwrap_deny_severity(), "twist \(latin1String(Eval.client(r))) to \(command.text)")
                 Shell.detach(command, stdio: r.pointee.fd)
                 return .handedOff
+            case .severity(let level):
+                cwrap_set_request_severity(level)   // this request's log line only
+                return .proceed
+            case .rfc931(let timeout):
+                if let timeout { cwrap_set_request_rfc931_timeout(timeout) }
+                _ = Eval.user(r)
+                return .proceed
             default:
                 break
             }
@@ -160,7 +181,7 @@ enum Banners {
     /// banners DIR: copies DIR/daemon to the client, %-expanded, lines ending in CRLF.
     static func send(_ dir: Bytes, _ r: RequestPtr) {
         let path = dir + [UInt8(ascii: "/")] + bytes(Fields.daemon(r))
-        let data: FileRead = withCString(path) { readWholeFile($0) }
+        let data: FileRead = withCString(path) { readWholeFile($0, limit: 64 << 10) }
         guard case .contents(let text, _) = data else {
             var st = stat()
             if withCString(dir, { stat($0, &st) }) < 0 { Diag.warn("\(dir.text): \(Diag.errnoText())") }

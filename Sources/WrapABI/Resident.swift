@@ -29,14 +29,49 @@ public enum Resident {
         r.pointee.server.sin = local?.assumingMemoryBound(to: sockaddr_in.self)
         Sock.setMethods(r)
         if fd < 0 { r.pointee.sink = datagramSink }
+        cwrap_reset_request_settings()
+        defer { cwrap_reset_request_settings() }
         let verdict = Access.decide(r, mode: .resident)
         if verdict == .deny {
-            RefusalLog.shared.note(priority: cwrap_deny_severity()) {
+            let own = cwrap_request_severity()
+            RefusalLog.shared.note(priority: own >= 0 ? own : cwrap_deny_severity()) {
                 "refused connect from \(latin1String(Eval.client(r)))"
             }
         }
         return verdict
     }
+}
+
+/// At most `burst` events at once, refilled at `rate` per second.
+final class RateLimit: @unchecked Sendable {
+    private let lock = cwrap_mutex_new()!
+    private var tokens: Double
+    private var last = 0.0
+    private let rate: Double, burst: Double
+
+    init(rate: Double, burst: Double) {
+        self.rate = rate
+        self.burst = burst
+        tokens = burst
+    }
+
+    /// Takes a token if there is one.
+    func take() -> Bool {
+        cwrap_mutex_lock(lock)
+        defer { cwrap_mutex_unlock(lock) }
+        let now = Admitted.now()
+        tokens = min(burst, tokens + (now - last) * rate)
+        last = now
+        if tokens < 1 { return false }
+        tokens -= 1
+        return true
+    }
+
+    /// Commands started by spawn and twist in a resident daemon: a flood of
+    /// (possibly spoofed) clients must not become a flood of processes.
+    static let commands = RateLimit(rate: 10, burst: 20)
+    /// Warnings about skipped commands.
+    static let commandWarnings = RateLimit(rate: 0.2, burst: 1)
 }
 
 /// At most `burst` refusal lines at once, refilled at `rate` per second; the

@@ -50,23 +50,40 @@ func openTableFile(_ path: UnsafePointer<CChar>) -> (fd: Int32, stat: stat)? {
     return (fd, st)
 }
 
-/// Reads a large table in blocks and matches it line by line.
-func streamTable<C: MatchContext>(_ path: UnsafePointer<CChar>, _ ctx: inout C) -> TableMatch? {
-    guard let (fd, st) = openTableFile(path) else { return nil }
-    defer { close(fd) }
-    if st.st_mode & S_IFMT != S_IFREG { return nil }
-    let source = ChunkSource { buffer in
-        while true {
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            if errno != EINTR { return 0 }
+/// A regular file, read in blocks (its descriptor is closed when the source goes).
+final class FileChunks {
+    let fd: Int32
+    let source: ChunkSource
+
+    init?(_ path: UnsafePointer<CChar>) {
+        guard let (fd, st) = openTableFile(path) else { return nil }
+        if st.st_mode & S_IFMT != S_IFREG {
+            close(fd)
+            errno = EINVAL
+            return nil
+        }
+        self.fd = fd
+        source = ChunkSource { buffer in
+            while true {
+                let n = read(fd, buffer.baseAddress, buffer.count)
+                if n >= 0 { return n }
+                if errno != EINTR { return 0 }
+            }
         }
     }
-    return Matcher.match(streaming: source, &ctx)
+
+    deinit { close(fd) }
 }
 
-/// Reads a whole file without blocking on it and without leaking a descriptor.
-func readWholeFile(_ path: UnsafePointer<CChar>) -> FileRead {
+/// Reads a large table in blocks and matches it line by line.
+func streamTable<C: MatchContext>(_ path: UnsafePointer<CChar>, _ ctx: inout C) -> TableMatch? {
+    guard let file = FileChunks(path) else { return nil }
+    return withExtendedLifetime(file) { Matcher.match(streaming: file.source, &ctx) }
+}
+
+/// Reads a whole file (or its first `limit` bytes) without blocking on it and
+/// without leaking a descriptor.
+func readWholeFile(_ path: UnsafePointer<CChar>, limit: Int = Int.max) -> FileRead {
     guard let (fd, st) = openTableFile(path) else {
         let e = errno
         return e == ENOENT ? .missing : .failed(Diag.errnoText(e))
@@ -76,10 +93,10 @@ func readWholeFile(_ path: UnsafePointer<CChar>) -> FileRead {
     if type == S_IFDIR { return .contents([], FileStamp(st)) }   // fgets() fails: an empty table
     if type != S_IFREG { return .failed("not a regular file") }
     var out = Bytes()
-    out.reserveCapacity(Int(st.st_size))
+    out.reserveCapacity(Int(min(Int64(st.st_size), 8 << 20)))
     var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    while out.count < limit {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, limit - out.count)) }
         if n > 0 {
             out += chunk[0..<n]
         } else if n == 0 {
@@ -183,9 +200,4 @@ enum Caches {
     static let tables = CompiledCache { CompiledTable(contents: $0) }
     static let hostFiles = CompiledCache { hostFileWords($0).map(HostPattern.init) }
 
-    /// The words of a /file list too large to keep.
-    static func readWords(_ path: UnsafePointer<CChar>) -> [Bytes] {
-        guard case .contents(let data, _) = readWholeFile(path) else { return [] }
-        return hostFileWords(data)
-    }
 }

@@ -9,10 +9,12 @@
 public enum Side: Sendable { case client, server }
 
 /// The contents of a `/file` pattern's file.
-public enum HostFile: Sendable {
+public enum HostFile {
     case words([Bytes])
     /// The words, already compiled (callers that cache the file do this once).
     case patterns([HostPattern])
+    /// A file too large to hold: its words, read as the matcher goes.
+    case stream(ChunkSource)
     case missing              // ENOENT: an empty list, silently
     case unreadable(String)   // any other error: a warning, an empty list
 }
@@ -88,7 +90,8 @@ public enum Matcher {
             }
             let token = UnsafeRawBufferPointer(rebasing: line[start..<i])
             if !plain || token.first == UInt8(ascii: ".") || token.last == UInt8(ascii: ".") { return false }
-            if token.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return false }   // a port number
+            // A port number, as sscanf("%u") reads one (a sign included).
+            if let f = token.first, (f >= 0x30 && f <= 0x39) || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") { return false }
             if token.count <= 6 {
                 let word = Bytes(token)
                 if caseEqual(word, Lit.all) || caseEqual(word, Lit.known) || caseEqual(word, Lit.except) { return false }
@@ -181,6 +184,12 @@ public enum Matcher {
                 return false
             case .patterns(let patterns):
                 for p in patterns where hostMatch(p, side, &ctx) { return true }
+                return false
+            case .stream(let source):
+                var words = WordReader(source)
+                while let w = words.next() {
+                    if hostMatch(HostPattern(w), side, &ctx) { return true }
+                }
                 return false
             }
         case .known:

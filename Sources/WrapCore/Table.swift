@@ -244,3 +244,37 @@ final class LineBuffer {
     let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: LineReader.bufferSize, alignment: 1)
     deinit { bytes.deallocate() }
 }
+
+/// The white-space separated words of a stream, as fscanf("%s") reads them.
+public struct WordReader {
+    var data: UnsafeRawBufferPointer
+    var offset = 0
+    let source: ChunkSource
+
+    public init(_ source: ChunkSource) {
+        self.source = source
+        data = source.window(keeping: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
+
+    public mutating func next() -> Bytes? {
+        var word = Bytes()
+        while true {
+            if offset >= data.count {
+                if source.atEnd { return word.isEmpty ? nil : word }
+                data = source.window(keeping: UnsafeRawBufferPointer(start: nil, count: 0))
+                offset = 0
+                if data.isEmpty { return word.isEmpty ? nil : word }
+                continue
+            }
+            let c = data[offset]
+            offset += 1
+            if WordReader.isSpace(c) {
+                if !word.isEmpty { return word }
+            } else {
+                word.append(c)
+            }
+        }
+    }
+}

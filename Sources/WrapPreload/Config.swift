@@ -19,6 +19,8 @@ final class Config: @unchecked Sendable {
 
     /// The daemon name as a C string, NUL-terminated.
     let daemon: [CChar]
+    /// The same, as bytes without the NUL.
+    var daemonBytes: [UInt8] { daemon.dropLast().map { UInt8(bitPattern: $0) } }
 
     private init() {
         func setting(_ name: cpreload_setting_name) -> UnsafePointer<CChar>? {
@@ -31,10 +33,7 @@ final class Config: @unchecked Sendable {
             daemon = name[0] == 0 ? Array("unknown".utf8CString)
                 : Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
         }
-        let allow = setting(CPRELOAD_HOSTS_ALLOW)
-        let deny = setting(CPRELOAD_HOSTS_DENY)
-        if allow != nil || deny != nil { cwrap_set_tables(allow, deny) }
-        if let log = setting(CPRELOAD_LOG) { cwrap_set_log_path(log) }
+        // (The table paths and the log file were put in force at load time.)
         // A daemon linked with libwrap asks hosts_access() itself: remember
         // what we admit, so that it is granted without a second check.
         Admitted.shared.enable(dlopen("libwrap.so.0", RTLD_LAZY | RTLD_NOLOAD) != nil)

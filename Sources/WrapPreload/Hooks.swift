@@ -76,6 +76,7 @@ enum Shim {
                        _ addrlen: UnsafeMutablePointer<socklen_t>?,
                        _ real: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> Int32 {
         let saved = errno
+        var refusals = 0
         while true {
             var peer = sockaddr_storage()
             var len = storageSize
@@ -87,7 +88,11 @@ enum Shim {
             let verdict: Access.Verdict = inet ? admitConnection(fd, &peer) : .permit
             switch verdict {
             case .permit:
-                if inet { withUnsafePointer(to: &peer) { Admitted.shared.admitStream(fd: fd, peer: UnsafeRawPointer($0)) } }
+                if inet {
+                    withUnsafePointer(to: &peer) {
+                        Admitted.shared.admitStream(fd: fd, peer: UnsafeRawPointer($0), daemon: Config.shared.daemonBytes)
+                    }
+                }
                 withUnsafePointer(to: &peer) { copyOut(UnsafeRawPointer($0), len, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
                 errno = saved
                 return fd
@@ -96,12 +101,18 @@ enum Shim {
             case .handedOff:
                 close(fd)  // the twist command has its own copy
             }
-            if !pending(listener) {
+            // Take the next one only if it is already there, and not forever:
+            // a flood of refused clients must not keep this call from returning.
+            refusals += 1
+            if refusals >= maxRefusalsPerCall || !pending(listener) {
                 errno = isBlocking(listener) ? ECONNABORTED : EAGAIN
                 return -1
             }
         }
     }
+
+    /// How many refused connections or datagrams one call may pass over.
+    static let maxRefusalsPerCall = 16
 
     /// Whether another connection or datagram is waiting on `fd` right now.
     static func pending(_ fd: Int32) -> Bool {
@@ -117,9 +128,11 @@ enum Shim {
         fcntl(fd, F_GETFL) & O_NONBLOCK == 0
     }
 
-    /// After dropping a refused datagram: go on reading only if another waits.
-    static func nextDatagramOrAgain(_ fd: Int32) -> Bool {
-        if pending(fd) { return true }
+    /// After dropping a refused datagram: go on reading only if another
+    /// waits, and only so many times in one call.
+    static func nextDatagramOrAgain(_ fd: Int32, _ refusals: inout Int) -> Bool {
+        refusals += 1
+        if refusals < maxRefusalsPerCall && pending(fd) { return true }
         errno = EAGAIN
         return false
     }
@@ -190,7 +203,7 @@ extension Shim {
     /// delivered. Connected sockets (the daemon is the client) always may.
     static func admitDatagram(_ fd: Int32, _ source: UnsafeMutableRawPointer, _ len: socklen_t,
                               destination: [UInt8]? = nil) -> Bool {
-        guard isInet(source, len) else { return true }
+        guard isInet(source, len), isUDP(fd) else { return true }
         var peer = sockaddr_storage()
         var plen = storageSize
         let connected = withUnsafeMutablePointer(to: &peer) {
@@ -198,8 +211,20 @@ extension Shim {
         } == 0
         if connected { return true }
         let ok = DatagramVerdicts.shared.verdict(fd: fd, source: source, destination: destination) == .permit
-        if ok { Admitted.shared.admitDatagram(source: source) }
+        if ok { Admitted.shared.admitDatagram(source: source, daemon: Config.shared.daemonBytes) }
         return ok
+    }
+
+    /// Only UDP (and UDP-Lite) datagram sockets are filtered: raw, ICMP
+    /// "ping" and SCTP sockets carry no service requests of the kind
+    /// hosts.allow speaks about.
+    static func isUDP(_ fd: Int32) -> Bool {
+        var value: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &size) == 0, value == Int32(SOCK_DGRAM.rawValue) else { return false }
+        size = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &value, &size) == 0 else { return false }
+        return value == Int32(IPPROTO_UDP) || value == 136 /* IPPROTO_UDPLITE */
     }
 
     /// The destination address of a received datagram, from IP_PKTINFO or
@@ -209,9 +234,9 @@ extension Shim {
         let total = Int(msg.msg_controllen)
         var offset = 0
         while offset + 16 <= total {
-            let length = control.load(fromByteOffset: offset, as: Int.self)   // cmsg_len
-            let level = control.load(fromByteOffset: offset + 8, as: Int32.self)
-            let type = control.load(fromByteOffset: offset + 12, as: Int32.self)
+            let length = control.loadUnaligned(fromByteOffset: offset, as: Int.self)   // cmsg_len
+            let level = control.loadUnaligned(fromByteOffset: offset + 8, as: Int32.self)
+            let type = control.loadUnaligned(fromByteOffset: offset + 12, as: Int32.self)
             if length < 16 || offset + length > total { return nil }
             let data = control + offset + 16
             if level == Int32(IPPROTO_IP) && type == Int32(IP_PKTINFO) && length >= 16 + 12 {
@@ -255,25 +280,25 @@ public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: I
     guard let real = Real.shared.recvfrom else { errno = ENOSYS; return -1 }
     if cwrap_hook_busy() != 0 { return real(fd, buf, len, flags, addr, addrlen) }
     let saved = errno
+    var callFlags = flags
+    var refusals = 0
     while true {
         var source = sockaddr_storage()
         var slen = storageSize
         let n = withUnsafeMutablePointer(to: &source) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { real(fd, buf, len, flags, $0, &slen) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { real(fd, buf, len, callFlags, $0, &slen) }
         }
         if n < 0 { return n }
         let ok = withUnsafeMutablePointer(to: &source) { Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen) }
         if ok {
-            if slen > 0 {
-                withUnsafePointer(to: &source) { Shim.copyOut(UnsafeRawPointer($0), slen, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
-            } else if let addrlen {
-                addrlen.pointee = 0
-            }
+            // As the kernel: with an address buffer, the (possibly empty) source and its length.
+            withUnsafePointer(to: &source) { Shim.copyOut(UnsafeRawPointer($0), slen, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
             errno = saved
             return n
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd) { return -1 }
+        if !Shim.nextDatagramOrAgain(fd, &refusals) { return -1 }
+        callFlags = flags | Int32(MSG_DONTWAIT)  // it is there: never wait for it
     }
 }
 
@@ -288,15 +313,27 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
     let callerName = msg.pointee.msg_name
     let callerNameLen = msg.pointee.msg_namelen
     let callerControlLen = msg.pointee.msg_controllen
+    let callerFlags = msg.pointee.msg_flags
     var own = sockaddr_storage()
+    var callFlags = flags
+    var refusals = 0
     defer { msg.pointee.msg_name = callerName }
+    func failing() -> Int {
+        // The kernel writes nothing back on failure; neither do we.
+        msg.pointee.msg_namelen = callerNameLen
+        msg.pointee.msg_controllen = callerControlLen
+        msg.pointee.msg_flags = callerFlags
+        return -1
+    }
     while true {
         withUnsafeMutablePointer(to: &own) { msg.pointee.msg_name = UnsafeMutableRawPointer($0) }
         msg.pointee.msg_namelen = storageSize
         msg.pointee.msg_controllen = callerControlLen
-        let n = real(fd, msg, flags)
+        let n = real(fd, msg, callFlags)
         if n < 0 {
-            msg.pointee.msg_namelen = callerNameLen
+            let e = errno
+            _ = failing()
+            errno = e
             return n
         }
         let slen = msg.pointee.msg_namelen
@@ -315,10 +352,13 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
             return n
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd) {
-            msg.pointee.msg_namelen = callerNameLen
+        if !Shim.nextDatagramOrAgain(fd, &refusals) {
+            let e = errno
+            _ = failing()
+            errno = e
             return -1
         }
+        callFlags = flags | Int32(MSG_DONTWAIT)
     }
 }
 
@@ -335,7 +375,18 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
     let names = (0..<count).map { vec[$0].msg_hdr.msg_name }
     let nameLens = (0..<count).map { vec[$0].msg_hdr.msg_namelen }
     let controlLens = (0..<count).map { vec[$0].msg_hdr.msg_controllen }
+    let msgFlags = (0..<count).map { vec[$0].msg_hdr.msg_flags }
     let own = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: count)
+    var callFlags = flags
+    var refusals = 0
+    /// Slots from `first` on are given back as the caller left them.
+    func restore(from first: Int) {
+        for i in first..<count {
+            vec[i].msg_hdr.msg_namelen = nameLens[i]
+            vec[i].msg_hdr.msg_controllen = controlLens[i]
+            vec[i].msg_hdr.msg_flags = msgFlags[i]
+        }
+    }
     own.initialize(repeating: sockaddr_storage(), count: count)
     defer {
         for i in 0..<count { vec[i].msg_hdr.msg_name = names[i] }
@@ -347,9 +398,11 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
             vec[i].msg_hdr.msg_namelen = storageSize
             vec[i].msg_hdr.msg_controllen = controlLens[i]
         }
-        let n = real(fd, vec, UInt32(count), flags, timeout)
+        let n = real(fd, vec, UInt32(count), callFlags, timeout)
         if n <= 0 {
-            for i in 0..<count { vec[i].msg_hdr.msg_namelen = nameLens[i] }
+            let e = errno
+            restore(from: 0)
+            errno = e
             return n
         }
         var kept = 0
@@ -357,7 +410,7 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
             let slen = vec[i].msg_hdr.msg_namelen
             let destination = Shim.packetDestination(vec[i].msg_hdr)
             guard Shim.admitDatagram(fd, UnsafeMutableRawPointer(own + i), slen, destination: destination) else { continue }
-            if kept != i { Batch.move(vec, from: i, to: kept) }
+            if kept != i { Batch.move(vec, from: i, to: kept, controlCapacity: controlLens[kept], flags: flags) }
             // The source, into the caller's buffer for this slot.
             if let name = names[kept] {
                 memcpy(name, own + i, Int(min(slen, nameLens[kept])))
@@ -367,44 +420,53 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
             }
             kept += 1
         }
-        for i in kept..<count { vec[i].msg_hdr.msg_namelen = nameLens[i] }
+        restore(from: kept)
         if kept > 0 {
             errno = saved
             return Int32(kept)
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd) { return -1 }
+        if !Shim.nextDatagramOrAgain(fd, &refusals) { return -1 }
+        callFlags = flags | Int32(MSG_DONTWAIT)
     }
 }
 
 enum Batch {
     /// Moves message `from` into slot `to` of a recvmmsg() vector: the data
-    /// into `to`'s buffers (as far as they hold it), the control data, the
-    /// lengths and flags. (Sources are copied out by the caller.)
-    static func move(_ vec: UnsafeMutablePointer<cwrap_mmsghdr>, from: Int, to: Int) {
+    /// into `to`'s buffers (as far as they hold it), the control data (as far
+    /// as `to`'s control buffer holds it), the lengths and flags. (Sources
+    /// are copied out by the caller.)
+    static func move(_ vec: UnsafeMutablePointer<cwrap_mmsghdr>, from: Int, to: Int,
+                     controlCapacity: Int, flags callFlags: Int32) {
         let src = vec[from].msg_hdr
+        let dst = vec[to].msg_hdr
         var left = Int(vec[from].msg_len)
         var copied = 0
         var si = 0, so = 0, di = 0, dof = 0
-        let dst = vec[to].msg_hdr
         while left > 0 && si < Int(src.msg_iovlen) && di < Int(dst.msg_iovlen) {
             let s = src.msg_iov[si], d = dst.msg_iov[di]
             let n = min(left, s.iov_len - so, d.iov_len - dof)
-            if n > 0 { memmove(d.iov_base! + dof, s.iov_base! + so, n) }
+            if n > 0 {
+                guard let sb = s.iov_base, let db = d.iov_base else { break }
+                memmove(db + dof, sb + so, n)
+            }
             so += n; dof += n; left -= n; copied += n
             if so == s.iov_len { si += 1; so = 0 }
             if dof == d.iov_len { di += 1; dof = 0 }
         }
-        vec[to].msg_len = UInt32(copied)
         var flags = src.msg_flags
         if left > 0 { flags |= Int32(MSG_TRUNC) }
-        vec[to].msg_hdr.msg_flags = flags
-        if let sc = src.msg_control, let dc = dst.msg_control {
-            let n = min(src.msg_controllen, dst.msg_controllen)
+        // With MSG_TRUNC asked for, the length is the datagram's, as the kernel reports it.
+        vec[to].msg_len = callFlags & Int32(MSG_TRUNC) != 0 ? vec[from].msg_len : UInt32(copied)
+        if let sc = src.msg_control, let dc = dst.msg_control, controlCapacity > 0 {
+            let n = min(src.msg_controllen, controlCapacity)
             memmove(dc, sc, n)
             vec[to].msg_hdr.msg_controllen = n
+            if n < src.msg_controllen { flags |= Int32(MSG_CTRUNC) }
         } else {
             vec[to].msg_hdr.msg_controllen = 0
+            if src.msg_controllen > 0 { flags |= Int32(MSG_CTRUNC) }
         }
+        vec[to].msg_hdr.msg_flags = flags
     }
 }

@@ -49,7 +49,7 @@ def test_user_option_changes_ids_in_a_real_run(runner, tables):
 def test_threads_get_their_own_verdicts(runner, tables):
     allow, deny = tables("sshd: 10.0.0.1\n", "ALL: ALL\n")
     rc, out, err, log, secs = runner.run("ours", "threads", allow, deny, "20000", timeout=120)
-    assert rc == 0 and out.startswith("verdict=done wrong=0 of 64000"), out
+    assert rc == 0 and out.startswith("verdict=done wrong=0 of 160000"), out
 
 
 def test_threads_with_real_connections(runner, tables):

@@ -35,6 +35,15 @@ void cwrap_set_position(char *file, int line);
 char *cwrap_unknown(void);
 char *cwrap_paranoid(void);
 
+/* Per-request settings in a resident daemon: `severity` and `rfc931 N`
+ * options apply to the request being judged, not to the whole process
+ * (-1 / 0: none set). */
+void cwrap_reset_request_settings(void);
+void cwrap_set_request_severity(int severity);
+int cwrap_request_severity(void);
+void cwrap_set_request_rfc931_timeout(int seconds);
+int cwrap_request_rfc931_timeout(void);
+
 /* Per-thread result buffers (libwrap used static ones). */
 char *cwrap_client_buffer(void);  /* eval_client(): 2 * STRING_LENGTH */
 char *cwrap_server_buffer(void);  /* eval_server(): 2 * STRING_LENGTH */
