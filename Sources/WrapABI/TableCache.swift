@@ -181,14 +181,15 @@ final class CompiledCache<Value>: @unchecked Sendable {
     }
 }
 
-/// The words of a /file list: white-space separated, as fscanf("%s") reads them.
+/// The words of a /file list: white-space separated, as fscanf("%s") reads
+/// them (cut at 8191 bytes, where libwrap's buffer would overflow).
 func hostFileWords(_ data: Bytes) -> [Bytes] {
     var out: [Bytes] = []
     var cur: Bytes = []
     for c in data {
         if c == 0x20 || (c >= 0x09 && c <= 0x0D) {
             if !cur.isEmpty { out.append(cur); cur = [] }
-        } else {
+        } else if cur.count < 8191 {
             cur.append(c)
         }
     }

@@ -245,8 +245,11 @@ final class LineBuffer {
     deinit { bytes.deallocate() }
 }
 
-/// The white-space separated words of a stream, as fscanf("%s") reads them.
+/// The white-space separated words of a stream, as fscanf("%s") reads them
+/// (libwrap into an 8192-byte buffer, which a longer word overflows; here a
+/// longer word is cut to that size and the rest of it skipped).
 public struct WordReader {
+    static let maxWord = 8191
     var data: UnsafeRawBufferPointer
     var offset = 0
     let source: ChunkSource
@@ -272,7 +275,7 @@ public struct WordReader {
             offset += 1
             if WordReader.isSpace(c) {
                 if !word.isEmpty { return word }
-            } else {
+            } else if word.count < WordReader.maxWord {
                 word.append(c)
             }
         }

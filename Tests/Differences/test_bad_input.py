@@ -54,3 +54,14 @@ def test_hundred_megabyte_table(runner, tables, tmp_path):
     debian = runner.run("debian", "ctl", allow, big, timeout=60)
     assert ours[1] == debian[1] == "verdict=0\n"
     assert ours[3] == debian[3] and any("all the subsequent rules will be ignored" in l for l in ours[3])
+
+
+def test_huge_file_list_of_nul_bytes(runner, tables, tmp_path):
+    """A 64 MB /file list of NUL bytes (one endless word): Debian's fscanf()
+    overflows its buffer; ours reads it in blocks, cuts the word, no match."""
+    zeros = tmp_path / "zeros.list"
+    with open(zeros, "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    allow, deny = tables("", f"ALL: {zeros} 192.0.2.7\n")
+    rc, out, err, log, secs = runner.run("ours", "ctl", allow, deny, timeout=60)
+    assert rc == 0 and out == "verdict=0\n" and err == "" and log == []

@@ -1,0 +1,87 @@
+"""The shim under hostile or unusual conditions (found in review): settings
+in force before any hook runs, raw sockets untouched, a flood of refused
+clients cannot keep accept() from returning."""
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+from conftest import SHIM
+
+
+def run_python(code, env, timeout=30):
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def shim_env(tmp_path, allow, deny):
+    (tmp_path / "allow").write_text(allow)
+    (tmp_path / "deny").write_text(deny)
+    return dict(os.environ, LD_PRELOAD=str(SHIM), TCPWRAP_HOSTS_ALLOW=str(tmp_path / "allow"),
+                TCPWRAP_HOSTS_DENY=str(tmp_path / "deny"), TCPWRAP_LOG=str(tmp_path / "log"))
+
+
+def test_settings_apply_before_any_hook(tmp_path):
+    """An inetd-style daemon that only calls hosts_ctl() sees TCPWRAP_* tables."""
+    env = shim_env(tmp_path, "", "ALL: ALL\n")
+    out = run_python("""
+        import ctypes
+        lib = ctypes.CDLL(None)
+        table = ctypes.c_char_p.in_dll(lib, "hosts_deny_table").value.decode()
+        print(lib.hosts_ctl(b"sshd", b"x.example", b"192.0.2.1", b"unknown"), table)
+    """, env)
+    assert out == f"0 {tmp_path / 'deny'}"
+
+
+def test_raw_icmp_socket_is_not_filtered(tmp_path):
+    """A ping over a raw socket from a refused address still gets its reply."""
+    if os.geteuid() != 0:
+        return
+    env = shim_env(tmp_path, "", "ALL: ALL\n")
+    out = run_python("""
+        import socket, struct
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        s.settimeout(3)
+        def checksum(b):
+            b += b"\\0" * (len(b) % 2)
+            t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+            t = (t >> 16) + (t & 0xffff); t += t >> 16
+            return ~t & 0xffff
+        h = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1) + b"ping"
+        h = h[:2] + struct.pack("!H", checksum(h)) + h[4:]
+        s.sendto(h, ("127.0.0.1", 0))
+        while True:
+            data, src = s.recvfrom(2048)
+            if data[20] == 0:            # an echo reply
+                print("reply", src[0]); break
+    """, env)
+    assert out == "reply 127.0.0.1"
+    assert not (tmp_path / "log").exists() or "refused" not in (tmp_path / "log").read_text()
+
+
+def test_flood_of_refused_clients_cannot_hold_accept(tmp_path):
+    """100 refused connections wait on a blocking listener: one accept()
+    passes over at most 16 of them, then returns ECONNABORTED - it neither
+    blocks nor works through the whole flood."""
+    env = shim_env(tmp_path, "python3: 127.0.0.2\n", "ALL: ALL\n")
+    log = tmp_path / "log"
+    out = run_python(f"""
+        import errno, socket, time
+        l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        l.bind(("127.0.0.1", 0)); l.listen(200)
+        port = l.getsockname()[1]
+        clients = []
+        for i in range(100):
+            c = socket.socket(); c.bind(("127.0.0.3", 0)); c.connect(("127.0.0.1", port)); clients.append(c)
+        time.sleep(0.2)
+        try:
+            l.accept()
+            print("admitted")
+        except OSError as e:
+            refused = open("{log}").read().count("refused connect")
+            print(errno.errorcode[e.errno], refused)
+    """, env, timeout=60)
+    assert out == "ECONNABORTED 16", out
