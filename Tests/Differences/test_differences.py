@@ -18,6 +18,17 @@ def test_fifo_table_fails_closed_instead_of_hanging(runner, tables, tmp_path):
     assert rc is None, "Debian was expected to hang on a FIFO table"
 
 
+def test_fifo_file_list_is_refused_not_read(runner, tables, tmp_path):
+    fifo = tmp_path / "list.fifo"
+    os.mkfifo(fifo)
+    allow, deny = tables("", f"ALL: {fifo}\n")
+    rc, out, err, log, secs = runner.run("ours", "ctl", allow, deny)
+    assert rc == 0 and out == "verdict=1\n" and err == "" and secs < 3
+    assert any(f"open {fifo}: not a regular file" in l for l in log), log
+    rc, *_ = runner.run("debian", "ctl", allow, deny, timeout=3)
+    assert rc is None, "Debian was expected to hang opening a FIFO /file list"
+
+
 def test_dev_zero_file_list_is_refused_not_read(runner, tables):
     allow, deny = tables("", "ALL: /dev/zero\n")
     rc, out, err, log, secs = runner.run("ours", "ctl", allow, deny)

@@ -85,3 +85,49 @@ def test_flood_of_refused_clients_cannot_hold_accept(tmp_path):
             print(errno.errorcode[e.errno], refused)
     """, env, timeout=60)
     assert out == "ECONNABORTED 16", out
+
+
+def test_refusal_log_is_rate_limited(tmp_path):
+    """120 refused clients at once: at most ~50 log lines, and the next line
+    after a pause says how many were left out."""
+    env = shim_env(tmp_path, "python3: 127.0.0.2\n", "ALL: ALL\n")
+    log = tmp_path / "log"
+    out = run_python(f"""
+        import socket, time
+        l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        l.bind(("127.0.0.1", 0)); l.listen(256); l.setblocking(False)
+        port = l.getsockname()[1]
+        def flood(n):
+            cs = []
+            for i in range(n):
+                c = socket.socket(); c.bind(("127.0.0.3", 0)); c.connect(("127.0.0.1", port)); cs.append(c)
+            time.sleep(0.2)
+            for _ in range(40):
+                try: l.accept()
+                except BlockingIOError: pass
+                except OSError: pass
+            return cs
+        keep = flood(120)
+        lines_after_flood = open("{log}").read().count("refused connect")
+        time.sleep(0.5)
+        keep += flood(1)
+        print(lines_after_flood, open("{log}").read().splitlines()[-1])
+    """, env, timeout=60)
+    count, last = out.split(" ", 1)
+    assert 40 <= int(count) <= 55, out
+    assert "similar messages suppressed" in last, out
+
+
+def test_fifo_as_a_file_list_does_not_hang(tmp_path):
+    """Debian blocks forever opening a FIFO named in a rule; the shim (and
+    libwrap.so.0, same code) refuses to read it and goes on."""
+    fifo = tmp_path / "list.fifo"
+    os.mkfifo(fifo)
+    env = shim_env(tmp_path, f"python3: {fifo} 127.0.0.2\n", "ALL: ALL\n")
+    out = run_python("""
+        import ctypes
+        lib = ctypes.CDLL(None)
+        print(lib.hosts_ctl(b"python3", b"unknown", b"127.0.0.2", b"unknown"))
+    """, env, timeout=10)
+    assert out == "1"
+    assert f"open {fifo}: not a regular file" in (tmp_path / "log").read_text()
