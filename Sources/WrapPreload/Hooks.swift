@@ -343,7 +343,7 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
         }
         if ok {
             if let callerName {
-                withUnsafePointer(to: &own) { memcpy(callerName, $0, Int(min(slen, callerNameLen))) }
+                _ = withUnsafePointer(to: &own) { memcpy(callerName, $0, Int(min(slen, callerNameLen))) }
                 msg.pointee.msg_namelen = slen
             } else {
                 msg.pointee.msg_namelen = callerNameLen
