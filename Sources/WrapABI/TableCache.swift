@@ -199,6 +199,6 @@ func hostFileWords(_ data: Bytes) -> [Bytes] {
 
 enum Caches {
     static let tables = CompiledCache { CompiledTable(contents: $0) }
-    static let hostFiles = CompiledCache { hostFileWords($0).map(HostPattern.init) }
+    static let hostFiles = CompiledCache { HostList(words: hostFileWords($0)) }
 
 }

@@ -11,8 +11,8 @@ public enum Side: Sendable { case client, server }
 /// The contents of a `/file` pattern's file.
 public enum HostFile {
     case words([Bytes])
-    /// The words, already compiled (callers that cache the file do this once).
-    case patterns([HostPattern])
+    /// The words, already compiled and indexed (callers that cache the file do this once).
+    case patterns(HostList)
     /// A file too large to hold: its words, read as the matcher goes.
     case stream(ChunkSource)
     case missing              // ENOENT: an empty list, silently
@@ -182,9 +182,8 @@ public enum Matcher {
             case .words(let words):
                 for w in words where hostMatch(HostPattern(w), side, &ctx) { return true }
                 return false
-            case .patterns(let patterns):
-                for p in patterns where hostMatch(p, side, &ctx) { return true }
-                return false
+            case .patterns(let list):
+                return listMatch(list, side, &ctx)
             case .stream(let source):
                 var words = WordReader(source)
                 while let w = words.next() {

@@ -19,8 +19,10 @@ struct FakeRequest: MatchContext {
     var warnings: [String] = []
     var line = 0
 
-    mutating func user() -> Subject { asked.append("user"); return Subject(Array(userName.utf8)) }
-    mutating func hostName(_ side: Side) -> Subject { asked.append("name"); return Subject(Array((names[side] ?? "unknown").utf8)) }
+    // Like the real request, a lookup happens once: only the first ask is recorded.
+    mutating func user() -> Subject { ask("user"); return Subject(Array(userName.utf8)) }
+    mutating func hostName(_ side: Side) -> Subject { ask("name \(side)"); return Subject(Array((names[side] ?? "unknown").utf8)) }
+    mutating func ask(_ what: String) { if !asked.contains(what) { asked.append(what) } }
     mutating func hostAddr(_ side: Side) -> Subject { Subject(Array((addrs[side] ?? "unknown").utf8)) }
     mutating func hostFile(_ path: Bytes) -> HostFile {
         guard let words = files[path.text] else { return .missing }
@@ -83,7 +85,7 @@ func matchedLine(_ text: String, _ ctx: inout FakeRequest) -> Int? {
     #expect(matchedLine("ALL: 10.0.0.0/255.0.0.0 192.168.1.0/24\n", &r) == 1)
     #expect(r.asked.isEmpty)
     #expect(matchedLine("ALL: .example.com\n", &r) == nil)
-    #expect(r.asked == ["name"])
+    #expect(r.asked == ["name client"])
 }
 
 @Test func masksFollowDebian() {
@@ -228,4 +230,33 @@ enum URLPath {
         parts.removeLast(2)
         return parts.joined(separator: "/") + "/Conformance/corpus/etc/tcpw"
     }
+}
+
+/// An indexed /file list gives the same answer and makes the same lookups,
+/// in the same order, as trying its words one by one.
+@Test func indexedFileListsAgreeWithWordByWord() {
+    let vocabulary = [
+        "10.0.0.1", "10.0.0.2", "192.168.1.10", "alpha.example.com", "ALPHA.example.COM", "beta",
+        "unknown", "paranoid", ".example.com", "10.0.", "10.0.0.0/255.255.255.0", "10.0.0.0/8",
+        "ALL", "KNOWN", "LOCAL", "UNKNOWN", "PARANOID", "a*", "?eta", "[::1]", "[2001:db8::]/32",
+        "@group", "::ffff:10.0.0.1", "except", "127.0.0.1", "gamma.example.org",
+    ]
+    var rng = SystemRandomNumberGenerator()
+    var compared = 0
+    for _ in 0..<4000 {
+        let count = Int.random(in: 0...12, using: &rng)
+        let words = (0..<count).map { _ in Array(vocabulary.randomElement(using: &rng)!.utf8) }
+        var a = FakeRequest()
+        a.addrs[.client] = ["10.0.0.1", "192.168.1.10", "::ffff:10.0.0.2", "unknown", "2001:db8::5"].randomElement(using: &rng)!
+        a.names[.client] = ["alpha.example.com", "beta", "unknown", "paranoid", "gamma.example.org"].randomElement(using: &rng)!
+        var b = a
+        let list = HostList(words: words)
+        let indexed = Matcher.listMatch(list, .client, &a)
+        var linear = false
+        for w in words where Matcher.hostMatch(HostPattern(w), .client, &b) { linear = true; break }
+        #expect(indexed == linear, "\(words.map { $0.text }) \(a.addrs) \(a.names)")
+        #expect(a.asked == b.asked, "\(words.map { $0.text })")
+        compared += 1
+    }
+    #expect(compared == 4000)
 }
