@@ -12,6 +12,7 @@
 #include <sys/auxv.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <spawn.h>
 
 #include <errno.h>
 #include <setjmp.h>
@@ -339,3 +340,8 @@ void *cwrap_mutex_new(void)
 
 void cwrap_mutex_lock(void *mutex) { pthread_mutex_lock(mutex); }
 void cwrap_mutex_unlock(void *mutex) { pthread_mutex_unlock(mutex); }
+
+int cwrap_spawn_close_from(void *actions, int lowest)
+{
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
+}

@@ -20,8 +20,6 @@ struct RequestContext: MatchContext {
     private var userValue: Subject?
     private var clientName: Subject?, serverName: Subject?
     private var clientAddr: Subject?, serverAddr: Subject?
-    /// Large /file lists being read; closed when the request is done.
-    private var openFiles: [FileChunks] = []
 
     init(request: RequestPtr, table: UnsafeMutablePointer<CChar>) {
         self.request = request
@@ -60,9 +58,11 @@ struct RequestContext: MatchContext {
             switch Caches.hostFiles.get(p) {
             case .value(let patterns): return .patterns(patterns)
             case .large:
-                guard let file = FileChunks(p) else { return .unreadable("open \(path.text): \(Diag.errnoText())") }
-                openFiles.append(file)   // kept open while the matcher reads it
-                return .stream(file.source)
+                // Closed as soon as the matcher is done with it.
+                guard let source = fileChunks(p, blockSize: 64 << 10) else {
+                    return .unreadable("open \(path.text): \(Diag.errnoText())")
+                }
+                return .stream(source)
             case .missing: return .missing
             case .failed(let why): return .unreadable("open \(path.text): \(why)")
             }

@@ -75,14 +75,14 @@ enum OptionActions {
                 if nice(value) == -1 && errno != 0 { Diag.warn("nice(\(value)): \(Diag.errnoText())") }
             }
         case .keepalive:
-            if !dryRun {
+            if !dryRun && r.pointee.fd >= 0 {
                 var on: Int32 = 1
                 if setsockopt(r.pointee.fd, SOL_SOCKET, SO_KEEPALIVE, &on, socklen_t(MemoryLayout<Int32>.size)) < 0 {
                     Diag.warn("setsockopt SO_KEEPALIVE: \(Diag.errnoText())")
                 }
             }
         case .linger(let seconds):
-            if !dryRun {
+            if !dryRun && r.pointee.fd >= 0 {
                 var l = linger(l_onoff: seconds != 0 ? 1 : 0, l_linger: seconds)
                 if setsockopt(r.pointee.fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size)) < 0 {
                     Diag.warn("setsockopt SO_LINGER \(seconds): \(Diag.errnoText())")
@@ -101,7 +101,7 @@ enum OptionActions {
                 Shell.twist(command, r)
             }
         case .banners(let dir):
-            Banners.send(dir, r)
+            Banners.send(dir, r, resident: mode == .resident)
         }
         return .proceed
     }
@@ -179,7 +179,9 @@ extension OptionAction {
 
 enum Banners {
     /// banners DIR: copies DIR/daemon to the client, %-expanded, lines ending in CRLF.
-    static func send(_ dir: Bytes, _ r: RequestPtr) {
+    /// In a resident daemon the write never waits (a client that does not
+    /// read must not hold the daemon); SIGPIPE is never raised.
+    static func send(_ dir: Bytes, _ r: RequestPtr, resident: Bool) {
         let path = dir + [UInt8(ascii: "/")] + bytes(Fields.daemon(r))
         let data: FileRead = withCString(path) { readWholeFile($0, limit: 64 << 10) }
         guard case .contents(let text, _) = data else {
@@ -203,7 +205,11 @@ enum Banners {
         if !line.isEmpty { flush(line) }
         var off = 0
         while off < out.count {
-            let n = out[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let flags = Int32(MSG_NOSIGNAL) | (resident ? Int32(MSG_DONTWAIT) : 0)
+            var n = out[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, flags) }
+            if n < 0 && errno == ENOTSOCK {
+                n = out[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
             if n > 0 { off += n } else if n < 0 && errno == EINTR { continue } else { break }
         }
     }

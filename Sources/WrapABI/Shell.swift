@@ -20,11 +20,13 @@ enum Shell {
     /// no zombie is left and no child of the daemon's is ever reaped. With
     /// `stdio` >= 0 the command talks to that descriptor (twist).
     static func detach(_ command: Bytes, stdio: Int32) {
-        spawnAndWait(["sh", "-c", "sh -c \"$1\" 0<&0 & exit 0", "sh"], command, stdio: stdio)
+        spawnAndWait(["sh", "-c", "sh -c \"$1\" 0<&0 & exit 0", "sh"], command, stdio: stdio, closeOthers: true)
     }
 
+    /// `closeOthers`: the command gets stdin, stdout and stderr only (in a
+    /// resident daemon: not its listeners or other clients' connections).
     @discardableResult
-    static func spawnAndWait(_ args: [String], _ command: Bytes, stdio: Int32) -> Int32 {
+    static func spawnAndWait(_ args: [String], _ command: Bytes, stdio: Int32, closeOthers: Bool = false) -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -35,6 +37,7 @@ enum Shell {
                 posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
             }
         }
+        if closeOthers { _ = cwrap_spawn_close_from(&actions, 3) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }

@@ -50,35 +50,28 @@ func openTableFile(_ path: UnsafePointer<CChar>) -> (fd: Int32, stat: stat)? {
     return (fd, st)
 }
 
-/// A regular file, read in blocks (its descriptor is closed when the source goes).
-final class FileChunks {
-    let fd: Int32
-    let source: ChunkSource
-
-    init?(_ path: UnsafePointer<CChar>) {
-        guard let (fd, st) = openTableFile(path) else { return nil }
-        if st.st_mode & S_IFMT != S_IFREG {
-            close(fd)
-            errno = EINVAL
-            return nil
-        }
-        self.fd = fd
-        source = ChunkSource { buffer in
-            while true {
-                let n = read(fd, buffer.baseAddress, buffer.count)
-                if n >= 0 { return n }
-                if errno != EINTR { return 0 }
-            }
-        }
+/// A regular file read in blocks; its descriptor is closed when the source
+/// is no longer used. Nil (errno set) for anything else.
+func fileChunks(_ path: UnsafePointer<CChar>, blockSize: Int) -> ChunkSource? {
+    guard let (fd, st) = openTableFile(path) else { return nil }
+    if st.st_mode & S_IFMT != S_IFREG {
+        close(fd)
+        errno = EINVAL
+        return nil
     }
-
-    deinit { close(fd) }
+    return ChunkSource(blockSize: blockSize, read: { buffer in
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno != EINTR { return 0 }
+        }
+    }, close: { close(fd) })
 }
 
 /// Reads a large table in blocks and matches it line by line.
 func streamTable<C: MatchContext>(_ path: UnsafePointer<CChar>, _ ctx: inout C) -> TableMatch? {
-    guard let file = FileChunks(path) else { return nil }
-    return withExtendedLifetime(file) { Matcher.match(streaming: file.source, &ctx) }
+    guard let source = fileChunks(path, blockSize: 1 << 20) else { return nil }
+    return Matcher.match(streaming: source, &ctx)
 }
 
 /// Reads a whole file (or its first `limit` bytes) without blocking on it and
@@ -160,11 +153,13 @@ final class CompiledCache<Value>: @unchecked Sendable {
             cwrap_mutex_unlock(lock)
             if let hit { return .value(hit) }
         }
-        switch readWholeFile(path) {
+        switch readWholeFile(path, limit: Int(streamAbove) + 1) {
         case .missing:
             return .missing
         case .failed(let why):
             return .failed(why)
+        case .contents(let data, _) where data.count > Int(streamAbove):
+            return .large   // it grew between stat() and read()
         case .contents(let data, let stamp):
             let value = compile(data)
             let key = Array(UnsafeBufferPointer(start: path, count: length + 1))
@@ -182,18 +177,21 @@ final class CompiledCache<Value>: @unchecked Sendable {
 }
 
 /// The words of a /file list: white-space separated, as fscanf("%s") reads
-/// them (cut at 8191 bytes, where libwrap's buffer would overflow).
+/// them, as C strings (a NUL ends what counts of a word), cut at 8191 bytes
+/// where libwrap's buffer would overflow. (WordReader does the same on a stream.)
 func hostFileWords(_ data: Bytes) -> [Bytes] {
     var out: [Bytes] = []
-    var cur: Bytes = []
-    for c in data {
-        if c == 0x20 || (c >= 0x09 && c <= 0x0D) {
-            if !cur.isEmpty { out.append(cur); cur = [] }
-        } else if cur.count < 8191 {
-            cur.append(c)
+    data.withUnsafeBytes { raw in
+        var position = 0
+        let source = ChunkSource(blockSize: 64 << 10) { buffer in
+            let n = min(buffer.count, raw.count - position)
+            if n > 0 { buffer.baseAddress!.copyMemory(from: raw.baseAddress! + position, byteCount: n) }
+            position += n
+            return n
         }
+        var words = WordReader(source)
+        while let w = words.next() { out.append(w) }
     }
-    if !cur.isEmpty { out.append(cur) }
     return out
 }
 

@@ -50,7 +50,7 @@ public struct HostList: Sendable {
 extension Matcher {
     /// hostfile_match() over a compiled list: the same answer, lookups and
     /// warnings as trying every word in order.
-    static func listMatch<C: MatchContext>(_ list: HostList, _ side: Side, _ ctx: inout C) -> Bool {
+    static func listMatch<C: MatchContext>(_ list: HostList, _ side: Side, _ ctx: inout C, depth: Int = 1) -> Bool {
         if list.patterns.isEmpty { return false }
         // The address costs no lookup that anyone can see (it is numeric).
         let byAddress = list.byAddress[ctx.hostAddr(side).text.map(asciiLower)]
@@ -64,7 +64,7 @@ extension Matcher {
             if next == Int32.max { return false }
             if next == byAddress { return true }          // an address word, before anything else here
             if next == general {
-                if hostMatch(list.patterns[Int(general)], side, &ctx) { return true }
+                if hostMatch(list.patterns[Int(general)], side, &ctx, depth: depth) { return true }
                 g += 1
             } else if next == lookup {
                 nameLooked = true

@@ -167,12 +167,21 @@ public enum Matcher {
         return user.matches(ctx.user())
     }
 
-    static func hostMatch<C: MatchContext>(_ p: HostPattern, _ side: Side, _ ctx: inout C) -> Bool {
+    /// How deep /file lists may name other /file lists. libwrap has no limit
+    /// and crashes on a list that names itself; past this depth we warn and
+    /// the list matches nothing.
+    public static let maxFileDepth = 16
+
+    static func hostMatch<C: MatchContext>(_ p: HostPattern, _ side: Side, _ ctx: inout C, depth: Int = 0) -> Bool {
         switch p {
         case .netgroup(let group):
             let name = ctx.hostName(side)
             return ctx.inNetgroup(group, host: name.raw)
         case .file(let path):
+            if depth >= maxFileDepth {
+                ctx.warn("\(path.text): /file lists nested too deep (a list that names itself?)")
+                return false
+            }
             switch ctx.hostFile(path) {
             case .missing:
                 return false
@@ -180,14 +189,14 @@ public enum Matcher {
                 ctx.warn(why)
                 return false
             case .words(let words):
-                for w in words where hostMatch(HostPattern(w), side, &ctx) { return true }
+                for w in words where hostMatch(HostPattern(w), side, &ctx, depth: depth + 1) { return true }
                 return false
             case .patterns(let list):
-                return listMatch(list, side, &ctx)
+                return listMatch(list, side, &ctx, depth: depth + 1)
             case .stream(let source):
                 var words = WordReader(source)
                 while let w = words.next() {
-                    if hostMatch(HostPattern(w), side, &ctx) { return true }
+                    if hostMatch(HostPattern(w), side, &ctx, depth: depth + 1) { return true }
                 }
                 return false
             }

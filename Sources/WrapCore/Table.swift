@@ -218,13 +218,21 @@ public final class ChunkSource {
     let read: (UnsafeMutableRawBufferPointer) -> Int
     var atEnd = false
 
-    /// `read` fills what it is given and returns the count, 0 at the end.
-    public init(blockSize: Int = 1 << 20, read: @escaping (UnsafeMutableRawBufferPointer) -> Int) {
+    let close: (() -> Void)?
+
+    /// `read` fills what it is given and returns the count, 0 at the end;
+    /// `close`, if given, runs when the source is no longer used.
+    public init(blockSize: Int = 1 << 20, read: @escaping (UnsafeMutableRawBufferPointer) -> Int,
+                close: (() -> Void)? = nil) {
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(blockSize, 2 * LineReader.bufferSize), alignment: 1)
         self.read = read
+        self.close = close
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        close?()
+    }
 
     /// The unread bytes `keeping` (a tail of the previous window) followed by
     /// as much new data as fits.
@@ -246,8 +254,9 @@ final class LineBuffer {
 }
 
 /// The white-space separated words of a stream, as fscanf("%s") reads them
-/// (libwrap into an 8192-byte buffer, which a longer word overflows; here a
-/// longer word is cut to that size and the rest of it skipped).
+/// and libwrap then sees them: as C strings, so a NUL ends what counts of a
+/// word (the rest up to white space is skipped); libwrap's buffer holds 8192
+/// bytes, which a longer word overflows - here it is cut.
 public struct WordReader {
     static let maxWord = 8191
     var data: UnsafeRawBufferPointer
@@ -263,6 +272,7 @@ public struct WordReader {
 
     public mutating func next() -> Bytes? {
         var word = Bytes()
+        var cut = false
         while true {
             if offset >= data.count {
                 if source.atEnd { return word.isEmpty ? nil : word }
@@ -275,7 +285,10 @@ public struct WordReader {
             offset += 1
             if WordReader.isSpace(c) {
                 if !word.isEmpty { return word }
-            } else if word.count < WordReader.maxWord {
+                cut = false   // an empty C string (a word that began with NUL) never matches: skip it
+            } else if c == 0 {
+                cut = true
+            } else if !cut && word.count < WordReader.maxWord {
                 word.append(c)
             }
         }

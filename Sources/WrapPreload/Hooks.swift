@@ -278,7 +278,7 @@ public func hook_accept4(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr>?, _
 public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: Int32,
                           _ addr: UnsafeMutablePointer<sockaddr>?, _ addrlen: UnsafeMutablePointer<socklen_t>?) -> Int {
     guard let real = Real.shared.recvfrom else { errno = ENOSYS; return -1 }
-    if cwrap_hook_busy() != 0 { return real(fd, buf, len, flags, addr, addrlen) }
+    if cwrap_hook_busy() != 0 || flags & Int32(MSG_ERRQUEUE) != 0 { return real(fd, buf, len, flags, addr, addrlen) }
     let saved = errno
     var callFlags = flags
     var refusals = 0
@@ -305,7 +305,8 @@ public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: I
 @_cdecl("recvmsg")
 public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ flags: Int32) -> Int {
     guard let real = Real.shared.recvmsg else { errno = ENOSYS; return -1 }
-    if cwrap_hook_busy() != 0 { return real(fd, msg, flags) }
+    // Error queue reads carry no request, only our own packets' errors.
+    if cwrap_hook_busy() != 0 || flags & Int32(MSG_ERRQUEUE) != 0 { return real(fd, msg, flags) }
     guard let msg else { return real(fd, msg, flags) }
     let saved = errno
     // The source always lands in our own buffer first, so that it can be
@@ -366,7 +367,7 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
 public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr>?, _ vlen: UInt32, _ flags: Int32,
                           _ timeout: UnsafeMutablePointer<timespec>?) -> Int32 {
     guard let real = Real.shared.recvmmsg else { errno = ENOSYS; return -1 }
-    if cwrap_hook_busy() != 0 { return real(fd, vec, vlen, flags, timeout) }
+    if cwrap_hook_busy() != 0 || flags & Int32(MSG_ERRQUEUE) != 0 { return real(fd, vec, vlen, flags, timeout) }
     guard let vec, vlen > 0 else { return real(fd, vec, vlen, flags, timeout) }
     let saved = errno
     let count = Int(min(vlen, 1024))  // the kernel's UIO_MAXIOV limit
@@ -432,6 +433,20 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
 }
 
 enum Batch {
+    /// The length of the leading whole control messages that fit in
+    /// `capacity` bytes (a cut message would lie about its own length).
+    static func wholeControlMessages(_ control: UnsafeMutableRawPointer, _ length: Int, fitting capacity: Int) -> Int {
+        var offset = 0
+        while offset + 16 <= length {
+            let size = control.loadUnaligned(fromByteOffset: offset, as: Int.self)
+            if size < 16 || offset + size > length { break }
+            let next = offset + ((size + 7) & ~7)
+            if offset + size > capacity { break }
+            offset = min(next, length)
+        }
+        return min(offset, capacity)
+    }
+
     /// Moves message `from` into slot `to` of a recvmmsg() vector: the data
     /// into `to`'s buffers (as far as they hold it), the control data (as far
     /// as `to`'s control buffer holds it), the lengths and flags. (Sources
@@ -459,7 +474,7 @@ enum Batch {
         // With MSG_TRUNC asked for, the length is the datagram's, as the kernel reports it.
         vec[to].msg_len = callFlags & Int32(MSG_TRUNC) != 0 ? vec[from].msg_len : UInt32(copied)
         if let sc = src.msg_control, let dc = dst.msg_control, controlCapacity > 0 {
-            let n = min(src.msg_controllen, controlCapacity)
+            let n = wholeControlMessages(sc, src.msg_controllen, fitting: controlCapacity)
             memmove(dc, sc, n)
             vec[to].msg_hdr.msg_controllen = n
             if n < src.msg_controllen { flags |= Int32(MSG_CTRUNC) }

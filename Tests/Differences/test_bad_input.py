@@ -1,7 +1,13 @@
 """Bad input: the same verdict and diagnostics as Debian (fail-closed where
 Debian fails closed), no crash, and nothing on stdout/stderr but the probe's
 own line."""
+import os
+import resource
+import subprocess
+
 import pytest
+
+from conftest import DEBIAN_LIB, our_lib_dir
 
 CASES = {
     "unopenable deny table": ("", None),
@@ -65,3 +71,35 @@ def test_huge_file_list_of_nul_bytes(runner, tables, tmp_path):
     allow, deny = tables("", f"ALL: {zeros} 192.0.2.7\n")
     rc, out, err, log, secs = runner.run("ours", "ctl", allow, deny, timeout=60)
     assert rc == 0 and out == "verdict=0\n" and err == "" and log == []
+
+
+def test_nul_inside_a_file_list_word(runner, tables, tmp_path):
+    """libwrap sees each word of a /file list as a C string."""
+    lst = tmp_path / "nul.list"
+    lst.write_bytes(b"192.0.2.7\0junk other\n\0leading 10.0.0.1\n")
+    allow, deny = tables(f"sshd: {lst}\n", "ALL: ALL\n")
+    ours = runner.run("ours", "ctl", allow, deny)
+    debian = runner.run("debian", "ctl", allow, deny)
+    assert ours[1] == debian[1] == "verdict=1\n"
+    assert ours[3] == debian[3]
+
+
+def test_many_references_to_a_large_file_list(runner, tables, tmp_path):
+    """A list over 8 MiB is read on each use and closed at once: 300 uses
+    under a 64-descriptor limit give Debian's verdict (no EMFILE fail-open)."""
+    big = tmp_path / "big.list"
+    with open(big, "w") as f:
+        f.write("192.0.2.7\n")
+        i = 0
+        while f.tell() < 9 * 1024 * 1024:
+            f.write(f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}\n")
+            i += 1
+    allow, deny = tables("", f"ALL: nobody@{big}\n" * 300 + f"ALL: {big}\n")
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    for lib, path in (("ours", our_lib_dir()), ("debian", DEBIAN_LIB)):
+        env = dict(os.environ, PROBE_LOG=str(tmp_path / f"log-{lib}"), LD_LIBRARY_PATH=path)
+        p = subprocess.run([str(runner.probe), "ctl", str(allow), str(deny)], env=env,
+                           capture_output=True, text=True, timeout=120, preexec_fn=limited)
+        assert p.stdout == "verdict=0\n", (lib, p.stdout, p.stderr)

@@ -116,3 +116,15 @@ def test_null_strings_are_ignored_not_dereferenced(runner, tables):
     assert rc == 0 and out == "verdict=1\n" and err == ""
     rc, *_ = runner.run("debian", "nulls", allow, deny)
     assert rc == -signal.SIGSEGV, f"Debian was expected to crash, got {rc}"
+
+
+def test_file_list_that_names_itself(runner, tables, tmp_path):
+    """Debian recurses until the stack overflows; ours stops at a depth of 16."""
+    lst = tmp_path / "self.list"
+    lst.write_text(f"10.0.0.9 {lst}\n")
+    allow, deny = tables(f"ALL: {lst}\n", "ALL: ALL\n")
+    rc, out, err, log, _ = runner.run("ours", "ctl", allow, deny)
+    assert rc == 0 and out == "verdict=0\n" and err == ""
+    assert any("nested too deep" in l for l in log), log
+    rc, *_ = runner.run("debian", "ctl", allow, deny, timeout=20)
+    assert rc is not None and rc < 0, f"Debian was expected to crash, got {rc}"

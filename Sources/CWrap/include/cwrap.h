@@ -80,6 +80,9 @@ void cwrap_mutex_unlock(void *mutex);
 /* For the shim: AT_SECURE (setuid/setgid), the program's short name, and
  * struct mmsghdr (which Swift's Glibc module does not see without _GNU_SOURCE). */
 int cwrap_secure(void);
+/* posix_spawn_file_actions_addclosefrom_np() (a GNU extension): commands
+ * started in a resident daemon get none of its other descriptors. */
+int cwrap_spawn_close_from(void *actions, int lowest);
 int cwrap_is_own_address(const void *address);
 const char *cwrap_program_name(void);
 struct cwrap_mmsghdr {
