@@ -103,6 +103,9 @@ enum Shim {
             }
             // Take the next one only if it is already there, and not forever:
             // a flood of refused clients must not keep this call from returning.
+            // (accept() has no per-call "don't wait": if another process
+            // sharing a blocking listener takes that connection first, this
+            // call waits for the next one, as the daemon's own accept would.)
             refusals += 1
             if refusals >= maxRefusalsPerCall || !pending(listener) {
                 errno = isBlocking(listener) ? ECONNABORTED : EAGAIN
