@@ -102,6 +102,20 @@ void cwrap_set_position(char *file, int line)
     position_line = line;
 }
 
+static __thread pid_t pid_cached;
+static __thread char pid_text[16];
+
+const char *cwrap_pid_text(void)
+{
+    pid_t pid = getpid();
+
+    if (pid != pid_cached) {
+        snprintf(pid_text, sizeof(pid_text), "%d", (int) pid);
+        pid_cached = pid;
+    }
+    return pid_text;
+}
+
 static __thread char client_buffer[2 * STRING_LENGTH];
 static __thread char server_buffer[2 * STRING_LENGTH];
 static __thread char port_buffer[16];

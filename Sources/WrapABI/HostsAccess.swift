@@ -256,7 +256,7 @@ public func requestReset(_ r: UnsafeMutablePointer<request_info>) {
     memset(r, 0, MemoryLayout<request_info>.size)
     r.pointee.fd = -1
     strcpy(Fields.daemon(r), cwrap_unknown())
-    storeCString(Fields.pid(r), Array(String(getpid()).utf8), size: 10)
+    storeCString(Fields.pid(r), cwrap_pid_text(), size: 10)
     Fields.host(r, .client).pointee.request = r
     Fields.host(r, .server).pointee.request = r
 }

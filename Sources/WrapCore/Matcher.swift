@@ -47,11 +47,13 @@ public enum TableMatch: Sendable, Equatable {
 public enum Matcher {
     /// table_match(): the first rule whose daemon and client lists both match.
     public static func match<C: MatchContext>(_ table: CompiledTable, _ ctx: inout C) -> TableMatch {
-        let order = table.candidates(daemon: ctx.daemon.text, port: ctx.serverPort)
-        for i in order {
-            if let result = visit(table.entries[Int(i)], &ctx) { return result }
+        var result = TableMatch.none
+        table.forEachCandidate(daemon: ctx.daemon.text, port: ctx.serverPort) { i in
+            guard let r = visit(table.entries[Int(i)], &ctx) else { return true }
+            result = r
+            return false
         }
-        return .none
+        return result
     }
 
     /// table_match() straight from the file's bytes, line by line, for tables

@@ -94,26 +94,28 @@ public struct CompiledTable: Sendable {
         return names.isEmpty && ports.isEmpty ? nil : (names, ports)
     }
 
-    /// The indexes of the entries a request for `daemon` must visit, in order.
-    func candidates(daemon: Bytes, port: Int?) -> [Int32] {
+    /// The indexes of the entries a request for `daemon` must visit, in
+    /// order (a merge of the name, port and general lists, without copying).
+    @inline(__always)
+    func forEachCandidate(daemon: Bytes, port: Int?, _ body: (Int32) -> Bool) {
         let named = byName[daemon.map(asciiLower)] ?? []
         let ported = port.flatMap { byPort[$0] } ?? []
-        if named.isEmpty && ported.isEmpty { return general }
-        var out: [Int32] = []
-        out.reserveCapacity(named.count + ported.count + general.count)
+        if named.isEmpty && ported.isEmpty {
+            for i in general where !body(i) { return }
+            return
+        }
         var a = 0, b = 0, c = 0
         while true {
             let x = a < named.count ? named[a] : Int32.max
             let y = b < ported.count ? ported[b] : Int32.max
             let z = c < general.count ? general[c] : Int32.max
             let m = min(x, y, z)
-            if m == Int32.max { break }
+            if m == Int32.max { return }
             if x == m { a += 1 }
             if y == m { b += 1 }
             if z == m { c += 1 }
-            out.append(m)
+            if !body(m) { return }
         }
-        return out
     }
 }
 

@@ -44,6 +44,9 @@ int cwrap_request_severity(void);
 void cwrap_set_request_rfc931_timeout(int seconds);
 int cwrap_request_rfc931_timeout(void);
 
+/* getpid() as text, formatted again only when it changes (after a fork). */
+const char *cwrap_pid_text(void);
+
 /* Per-thread result buffers (libwrap used static ones). */
 char *cwrap_client_buffer(void);  /* eval_client(): 2 * STRING_LENGTH */
 char *cwrap_server_buffer(void);  /* eval_server(): 2 * STRING_LENGTH */
