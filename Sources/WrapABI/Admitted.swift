@@ -49,12 +49,6 @@ public final class Admitted: @unchecked Sendable {
         return nil
     }
 
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
     public func admitStream(fd: Int32, peer: UnsafeRawPointer, daemon: [UInt8]) {
         guard let k = Admitted.record(daemon, peer) else { return }
         cwrap_mutex_lock(lock)
@@ -75,7 +69,7 @@ public final class Admitted: @unchecked Sendable {
     }
 
     private func remember(_ k: [UInt8]) {
-        let t = Admitted.now()
+        let t = monotonicSeconds()
         if recent.count >= Admitted.recentLimit && recent[k] == nil {
             recent = recent.filter { t - $0.value < Admitted.recentSeconds }
             if recent.count >= Admitted.recentLimit { recent.removeAll() }
@@ -102,7 +96,7 @@ public final class Admitted: @unchecked Sendable {
             if ok != 0 { streams[fd] = nil }  // that connection is gone
         }
         if let sin = r.pointee.client.sin, let k = Admitted.record(daemon, UnsafeRawPointer(sin)) {
-            let limit = Admitted.now() - Admitted.recentSeconds
+            let limit = monotonicSeconds() - Admitted.recentSeconds
             if let t = recent[k], t >= limit { return true }
         }
         return false

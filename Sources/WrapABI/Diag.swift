@@ -54,3 +54,10 @@ func keepingErrno<T>(_ body: () -> T) -> T {
     defer { errno = saved }
     return body()
 }
+
+/// Seconds on the monotonic clock (timeouts, rate limits, cache ages).
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

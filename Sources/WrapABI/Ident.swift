@@ -18,7 +18,7 @@ enum Ident {
         let clientPort = UInt16(bigEndian: client.load(fromByteOffset: 2, as: UInt16.self))
         let serverPort = UInt16(bigEndian: server.load(fromByteOffset: 2, as: UInt16.self))
         let perRequest = cwrap_request_rfc931_timeout()
-        let deadline = now() + Double(max(perRequest > 0 ? perRequest : cwrap_rfc931_timeout(), 1))
+        let deadline = monotonicSeconds() + Double(max(perRequest > 0 ? perRequest : cwrap_rfc931_timeout(), 1))
 
         let fd = socket(Int32(family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         if fd < 0 { Diag.warn("socket: \(Diag.errnoText())"); return }
@@ -71,15 +71,9 @@ enum Ident {
         return user.isEmpty ? nil : Array(user.prefix(255))
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
     static func wait(_ fd: Int32, _ events: Int16, _ deadline: Double) -> Bool {
         while true {
-            let left = deadline - now()
+            let left = deadline - monotonicSeconds()
             if left <= 0 { return false }
             var p = pollfd(fd: fd, events: events, revents: 0)
             let n = poll(&p, 1, Int32(min(left * 1000, 60_000)) + 1)

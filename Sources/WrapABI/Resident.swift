@@ -59,7 +59,7 @@ final class RateLimit: @unchecked Sendable {
     func take() -> Bool {
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
-        let now = Admitted.now()
+        let now = monotonicSeconds()
         tokens = min(burst, tokens + (now - last) * rate)
         last = now
         if tokens < 1 { return false }
@@ -74,32 +74,21 @@ final class RateLimit: @unchecked Sendable {
     static let commandWarnings = RateLimit(rate: 0.2, burst: 1)
 }
 
-/// At most `burst` refusal lines at once, refilled at `rate` per second; the
+/// At most 50 refusal lines at once, 10 a second after that; the
 /// number left out is reported with the next line that gets through.
 final class RefusalLog: @unchecked Sendable {
     static let shared = RefusalLog()
     private let lock = cwrap_mutex_new()!
-    private var tokens = 50.0
-    private var last = 0.0
+    private let limit = RateLimit(rate: 10, burst: 50)
     private var suppressed = 0
-    private let rate = 10.0, burst = 50.0
 
     init() {}
 
     func note(priority: Int32, _ message: () -> String) {
+        let go = limit.take()
         cwrap_mutex_lock(lock)
-        let now = Admitted.now()
-        tokens = min(burst, tokens + (now - last) * rate)
-        last = now
-        let go = tokens >= 1
-        var skipped = 0
-        if go {
-            tokens -= 1
-            skipped = suppressed
-            suppressed = 0
-        } else {
-            suppressed += 1
-        }
+        let skipped = suppressed
+        suppressed = go ? 0 : suppressed + 1
         cwrap_mutex_unlock(lock)
         guard go else { return }
         let text = message()

@@ -173,7 +173,7 @@ final class DatagramVerdicts: @unchecked Sendable {
         }
         var key = sourceKey(source)
         if haveLocal, let l = withUnsafePointer(to: &local, { Admitted.key(UnsafeRawPointer($0)) }) { key += [0] + l }
-        let now = Admitted.now()
+        let now = monotonicSeconds()
         cwrap_mutex_lock(lock)
         let hit = cache[key]
         cwrap_mutex_unlock(lock)
