@@ -228,8 +228,14 @@ def expected_image(lib: str, lib_dir: Path) -> str:
     return os.path.realpath(lib_dir / "libwrap.so.0" if lib == "ours" else DEBIAN_LIB)
 
 
-def assert_maps_lib(pid: int, lib: str, lib_dir: Path):
+def assert_maps_lib(pid: int, lib: str, lib_dir: Path, settle: float = 3.0):
+    # A process found right after exec() may not have its libraries mapped
+    # yet: give the dynamic loader a moment before judging.
+    deadline = time.monotonic() + settle
     got = mapped_libwrap(pid)
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
+        got = mapped_libwrap(pid)
     want = expected_image(lib, lib_dir)
     assert got == {want}, f"pid {pid} ({lib}) maps {got}, expected {want}"
 
