@@ -12,13 +12,27 @@
 //   WrapPreload - the LD_PRELOAD shim libwrap_preload.so: accept/recv hooks
 //               over the same engine, exporting the libwrap API as well.
 //   CPreload  - the shim's load-time capture of its TCPWRAP_* settings.
+//   CSystem   - the C library's headers for Swift (there is no Glibc overlay
+//               in Embedded Swift), with pass-throughs for macros.
+//
+// Everything that goes into the libraries is Embedded Swift: no Swift
+// runtime, no metadata, no lazy runtime initialisation - nothing a fork can
+// strand and nothing to start up (see README, "Where the libraries are
+// safe"). WrapCoreHosted compiles the same engine sources (symbolic links)
+// with the full runtime, for the unit tests only.
 import PackageDescription
 
-/// A shared object with the Swift runtime linked in, its exports limited by a
-/// version script, and undefined symbols caught at link time.
+/// Embedded Swift, whole-module: only libc at run time.
+let embedded: [SwiftSetting] = [
+    .enableExperimentalFeature("Embedded"),
+    .unsafeFlags(["-wmo"]),
+]
+
+/// A shared object whose exports are limited by a version script (which also
+/// hides the Embedded Swift runtime's weak swift_retain & co.), with
+/// undefined symbols caught at link time.
 func sharedObject(soname: String, exports: String) -> [LinkerSetting] {
     [.unsafeFlags([
-        "-static-stdlib",
         "-Xlinker", "-soname=\(soname)",
         "-Xlinker", "--version-script=\(exports)",
         "-Xlinker", "-z", "-Xlinker", "defs",
@@ -33,11 +47,14 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "CSystem",
+            path: "Sources/CSystem"
+        ),
+        .target(
             name: "WrapCore",
+            dependencies: ["CSystem"],
             path: "Sources/WrapCore",
-            // The matcher is generic over its caller's context: let the
-            // callers (WrapABI) specialize it.
-            swiftSettings: [.unsafeFlags(["-cross-module-optimization"])]
+            swiftSettings: embedded
         ),
         .target(
             name: "CWrap",
@@ -46,14 +63,16 @@ let package = Package(
         ),
         .target(
             name: "WrapABI",
-            dependencies: ["WrapCore", "CWrap"],
-            path: "Sources/WrapABI"
+            dependencies: ["WrapCore", "CWrap", "CSystem"],
+            path: "Sources/WrapABI",
+            swiftSettings: embedded
         ),
         .target(
             name: "Wrap",
             dependencies: ["WrapABI"],
             path: "Sources/Wrap",
             exclude: ["libwrap.map"],
+            swiftSettings: embedded,
             linkerSettings: sharedObject(soname: "libwrap.so.0", exports: "Sources/Wrap/libwrap.map")
         ),
         .target(
@@ -63,14 +82,20 @@ let package = Package(
         ),
         .target(
             name: "WrapPreload",
-            dependencies: ["WrapABI", "CPreload"],
+            dependencies: ["WrapABI", "CPreload", "CSystem"],
             path: "Sources/WrapPreload",
             exclude: ["preload.map"],
+            swiftSettings: embedded,
             linkerSettings: sharedObject(soname: "libwrap_preload.so", exports: "Sources/WrapPreload/preload.map")
+        ),
+        .target(
+            name: "WrapCoreHosted",
+            dependencies: ["CSystem"],
+            path: "Tests/WrapCoreHosted"
         ),
         .testTarget(
             name: "WrapCoreTests",
-            dependencies: ["WrapCore"],
+            dependencies: ["WrapCoreHosted"],
             path: "Tests/WrapCoreTests"
         ),
     ]

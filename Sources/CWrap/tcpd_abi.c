@@ -11,6 +11,7 @@
 
 #include <sys/auxv.h>
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <spawn.h>
 
@@ -24,6 +25,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
 
 extern void __syslog_chk(int priority, int flag, const char *format, ...);
 
@@ -295,15 +297,66 @@ const char *cwrap_program_name(void) { return program_invocation_short_name; }
 _Static_assert(sizeof(struct cwrap_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr mirror");
 _Static_assert(offsetof(struct cwrap_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr mirror");
 
+/* Whether a loaded object's file name ends in "/libwrap.so.0" (or is it):
+ * the daemon links libwrap itself. dl_iterate_phdr() makes no system call,
+ * where dlopen(RTLD_NOLOAD) would search the library path on disk. */
+static int libwrap_seen(struct dl_phdr_info *info, size_t size, void *data)
+{
+    static const char name[] = "libwrap.so.0";
+    const char *path = info->dlpi_name;
+    size_t n = path ? strlen(path) : 0, k = sizeof name - 1;
+
+    (void) size;
+    (void) data;
+    if (n >= k && strcmp(path + n - k, name) == 0 && (n == k || path[n - k - 1] == '/'))
+        return 1;
+    return 0;
+}
+
+int cwrap_libwrap_loaded(void)
+{
+    return dl_iterate_phdr(libwrap_seen, 0);
+}
+
 /* Whether an address lies in this shared object (a dlsym(RTLD_NEXT) that
- * found one of our own hooks would recurse forever). */
+ * found one of our own hooks would recurse forever). The objects' load
+ * segments are compared, not their symbols: dladdr() scans a whole symbol
+ * table, which cost every exec ~40 us. */
+struct own_query {
+    const char *ours, *address;
+    int ours_found, address_found;
+};
+
+static int segment_search(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct own_query *q = data;
+    int i, has_ours = 0, has_address = 0;
+
+    (void) size;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        const char *start = (const char *) (info->dlpi_addr + ph->p_vaddr);
+        if (ph->p_type != PT_LOAD)
+            continue;
+        if (q->ours >= start && q->ours < start + ph->p_memsz)
+            has_ours = 1;
+        if (q->address >= start && q->address < start + ph->p_memsz)
+            has_address = 1;
+    }
+    if (has_ours) {
+        q->ours_found = 1;
+        q->address_found = has_address;
+        return 1;
+    }
+    return 0;
+}
+
 int cwrap_is_own_address(const void *address)
 {
-    Dl_info mine, theirs;
+    struct own_query q = { (const char *) (uintptr_t) cwrap_is_own_address, address, 0, 0 };
 
-    if (!dladdr((const void *) cwrap_is_own_address, &mine) || !dladdr(address, &theirs))
-        return 0;
-    return mine.dli_fbase == theirs.dli_fbase;
+    dl_iterate_phdr(segment_search, &q);
+    return q.ours_found && q.address_found;
 }
 
 /* The cache mutexes and their fork handlers. */
@@ -358,4 +411,15 @@ void cwrap_mutex_unlock(void *mutex) { pthread_mutex_unlock(mutex); }
 int cwrap_spawn_close_from(void *actions, int lowest)
 {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
+}
+
+/*
+ * The load-time constructor: builds every Swift global and the fork handlers
+ * before the host can call in from any thread (see
+ * Sources/WrapCore/Startup.swift). A constructor is C's; Swift has none.
+ */
+__attribute__((constructor)) static void cwrap_load(void)
+{
+    pthread_once(&atfork_once, register_atfork);
+    swrap_prepare();
 }

@@ -9,7 +9,8 @@
 // alone the registry stays empty.
 
 import CWrap
-import Glibc
+import CSystem
+import WrapCore
 
 public final class Admitted: @unchecked Sendable {
     public static let shared = Admitted()

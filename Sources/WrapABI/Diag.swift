@@ -6,7 +6,7 @@
 // stderr: in an inetd-launched daemon those are the client's connection.
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 enum Diag {

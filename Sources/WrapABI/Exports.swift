@@ -3,7 +3,7 @@
 // it stands for.
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 @_cdecl("eval_user")
@@ -128,7 +128,7 @@ public func c_percent_x(
     if let out = Eval.expand(r, p, limit: Int(len)) {
         storeCString(result, out, size: Int(len))
     } else {
-        Diag.warn("percent_x: expansion too long: \(String(p.text.prefix(30)))")
+        Diag.warn("percent_x: expansion too long: \(p.textPrefix(30))")
         let out = Eval.expand(r, p, limit: Int.max) ?? []
         storeCString(result, out, size: Int(len))
     }
@@ -160,14 +160,11 @@ public func c_fix_options(_ r: UnsafeMutablePointer<request_info>?) {
         if optlen <= 0 { break }
         i += optlen
     }
-    for b in opts[0..<Int(len)] { text += " " + String(b, radix: 16).leftPadded(2) }
+    let hex = Bytes(ascii: "0123456789abcdef")
+    for b in opts[0..<Int(len)] { text += " " + [hex[Int(b >> 4)], hex[Int(b & 15)]].text }
     Diag.log(LOG_NOTICE, "connect from \(latin1String(Eval.client(r))) with IP options (ignored):\(text)")
     if setsockopt(fd, ipProto, IP_OPTIONS, nil, 0) != 0 {
         Diag.log(LOG_ERR, "setsockopt IP_OPTIONS NULL: \(Diag.errnoText())")
         Shell.cleanExit(r)
     }
-}
-
-extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

@@ -7,7 +7,7 @@
 // deny service.
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 /// The engine's view of a request_info, with lookups done on demand. Values
@@ -72,7 +72,7 @@ struct RequestContext: MatchContext {
     mutating func inNetgroup(_ group: Bytes, host: Bytes) -> Bool {
         var domain = [CChar](repeating: 0, count: 256)
         let haveDomain = getdomainname(&domain, domain.count - 1) == 0
-            && domain[0] != 0 && latin1String(domain) != "(none)"
+            && domain[0] != 0 && bytes(domain) != Bytes(ascii: "(none)")
         return withCString(group) { g in
             withCString(host) { h in
                 haveDomain ? innetgr(g, h, nil, domain) != 0 : innetgr(g, h, nil, nil) != 0

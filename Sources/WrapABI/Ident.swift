@@ -6,7 +6,7 @@
 // we use non-blocking I/O and poll(), which leaves the process's signals alone).
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 enum Ident {
@@ -64,9 +64,8 @@ enum Ident {
         let parts = line.split(separator: UInt8(ascii: ":"), maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         let ports = parts[0].split(separator: UInt8(ascii: ","))
-        func num(_ s: ArraySlice<UInt8>) -> Int? { Int(String(decoding: s, as: UTF8.self).trimmingSpaces) }
-        guard ports.count == 2, num(ports[0]) == Int(cport), num(ports[1]) == Int(sport) else { return nil }
-        guard String(decoding: parts[1], as: UTF8.self).trimmingSpaces == "USERID" else { return nil }
+        guard ports.count == 2, number(ports[0]) == Int(cport), number(ports[1]) == Int(sport) else { return nil }
+        guard trimmingSpaces(parts[1]).elementsEqual(Bytes(ascii: "USERID")) else { return nil }
         let user = parts[3].drop(while: { $0 == 0x20 || $0 == 0x09 }).prefix(while: { $0 > 0x20 })
         return user.isEmpty ? nil : Array(user.prefix(255))
     }
@@ -83,12 +82,30 @@ enum Ident {
     }
 }
 
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " || s.first == "\t" { s.removeFirst() }
-        while s.last == " " || s.last == "\t" { s.removeLast() }
-        return String(s)
+extension Ident {
+    /// Without leading and trailing blanks.
+    static func trimmingSpaces(_ s: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var s = s
+        while s.first == 0x20 || s.first == 0x09 { s.removeFirst() }
+        while s.last == 0x20 || s.last == 0x09 { s.removeLast() }
+        return s
+    }
+
+    /// Int(text): an optional sign and decimal digits, nothing else.
+    static func number(_ s: ArraySlice<UInt8>) -> Int? {
+        var t = trimmingSpaces(s)
+        var negative = false
+        if t.first == UInt8(ascii: "+") || t.first == UInt8(ascii: "-") {
+            negative = t.first == UInt8(ascii: "-")
+            t.removeFirst()
+        }
+        if t.isEmpty || t.count > 18 { return nil }
+        var v = 0
+        for c in t {
+            guard c >= 0x30 && c <= 0x39 else { return nil }
+            v = v * 10 + Int(c - 0x30)
+        }
+        return negative ? -v : v
     }
 }
 

@@ -6,7 +6,7 @@
 // id, so a daemon's own children are never reaped here.
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 enum OptionActions {
@@ -206,7 +206,7 @@ enum Banners {
         var off = 0
         while off < out.count {
             let flags = Int32(MSG_NOSIGNAL) | (resident ? Int32(MSG_DONTWAIT) : 0)
-            var n = out[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, flags) }
+            var n = out[off...].withUnsafeBytes { CSystem.send(fd, $0.baseAddress, $0.count, flags) }
             if n < 0 && errno == ENOTSOCK {
                 n = out[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             }

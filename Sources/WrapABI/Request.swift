@@ -6,7 +6,7 @@
 // looked up yet, "unknown" could not be, and a lookup happens at most once.
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 typealias RequestPtr = UnsafeMutablePointer<request_info>
@@ -15,25 +15,15 @@ typealias HostPtr = UnsafeMutablePointer<host_info>
 let stringLength = Int(STRING_LENGTH)
 
 enum Fields {
-    static func raw(_ r: RequestPtr, _ key: PartialKeyPath<request_info>) -> UnsafeMutablePointer<CChar> {
-        let offset = MemoryLayout<request_info>.offset(of: key)!
-        return (UnsafeMutableRawPointer(r) + offset).assumingMemoryBound(to: CChar.self)
-    }
-    static func user(_ r: RequestPtr) -> UnsafeMutablePointer<CChar> { raw(r, \request_info.user) }
-    static func daemon(_ r: RequestPtr) -> UnsafeMutablePointer<CChar> { raw(r, \request_info.daemon) }
-    static func pid(_ r: RequestPtr) -> UnsafeMutablePointer<CChar> { raw(r, \request_info.pid) }
+    static func user(_ r: RequestPtr) -> UnsafeMutablePointer<CChar> { cwrap_request_user(r) }
+    static func daemon(_ r: RequestPtr) -> UnsafeMutablePointer<CChar> { cwrap_request_daemon(r) }
+    static func pid(_ r: RequestPtr) -> UnsafeMutablePointer<CChar> { cwrap_request_pid(r) }
 
     static func host(_ r: RequestPtr, _ side: Side) -> HostPtr {
-        let key: PartialKeyPath<request_info> = side == .client ? \request_info.client : \request_info.server
-        let offset = MemoryLayout<request_info>.offset(of: key)!
-        return (UnsafeMutableRawPointer(r) + offset).assumingMemoryBound(to: host_info.self)
+        side == .client ? cwrap_request_client(r) : cwrap_request_server(r)
     }
-    static func name(_ h: HostPtr) -> UnsafeMutablePointer<CChar> {
-        (UnsafeMutableRawPointer(h) + MemoryLayout<host_info>.offset(of: \host_info.name)!).assumingMemoryBound(to: CChar.self)
-    }
-    static func addr(_ h: HostPtr) -> UnsafeMutablePointer<CChar> {
-        (UnsafeMutableRawPointer(h) + MemoryLayout<host_info>.offset(of: \host_info.addr)!).assumingMemoryBound(to: CChar.self)
-    }
+    static func name(_ h: HostPtr) -> UnsafeMutablePointer<CChar> { cwrap_host_name(h) }
+    static func addr(_ h: HostPtr) -> UnsafeMutablePointer<CChar> { cwrap_host_addr(h) }
 }
 
 /// STRN_CPY(): copies at most size-1 bytes and always terminates.

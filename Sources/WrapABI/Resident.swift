@@ -6,7 +6,7 @@
 // tcpd does, rate-limited so that a flood cannot flood syslog.
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 public enum Resident {

@@ -5,7 +5,7 @@
 // waited for by its own process id.
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 enum Shell {
@@ -55,7 +55,7 @@ enum Shell {
         let rc = withCString(command) { cmd -> Int32 in
             var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [cmd, nil]
             defer { for i in 0..<args.count { free(argv[i]) } }
-            return posix_spawn(&pid, "/bin/sh", &actions, &attr, &argv, environ)
+            return posix_spawn(&pid, "/bin/sh", &actions, &attr, &argv, csystem_environ())
         }
         if rc != 0 {
             Diag.warn("cannot fork: \(Diag.errnoText(rc))")

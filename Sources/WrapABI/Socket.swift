@@ -7,7 +7,7 @@
 // be checked is kept (with a warning).
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 enum Sock {
@@ -112,7 +112,7 @@ enum Sock {
         defer { freeaddrinfo(res0) }
         let canon = res0?.pointee.ai_canonname
         if (canon == nil || strcasecmp(name, canon!) != 0) && strcasecmp(name, "localhost") != 0 {
-            Diag.warn("host name/name mismatch: \(latin1String(name)) != \(canon.map { String(latin1String($0).prefix(stringLength)) } ?? "")")
+            Diag.warn("host name/name mismatch: \(latin1String(name)) != \(canon.map { bytes($0).textPrefix(stringLength) } ?? "")")
             strcpy(name, cwrap_paranoid())
             return
         }
@@ -132,7 +132,7 @@ enum Sock {
         }
         var numeric = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         _ = getnameinfo(sa.assumingMemoryBound(to: sockaddr.self), salen, &numeric, socklen_t(numeric.count), nil, 0, NI_NUMERICHOST)
-        Diag.warn("host name/address mismatch: \(latin1String(numeric)) != \(canon.map { String(latin1String($0).prefix(stringLength)) } ?? "")")
+        Diag.warn("host name/address mismatch: \(latin1String(numeric)) != \(canon.map { bytes($0).textPrefix(stringLength) } ?? "")")
         strcpy(name, cwrap_paranoid())
     }
 }

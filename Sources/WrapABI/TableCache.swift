@@ -9,7 +9,7 @@
 // instead of being read: libwrap hangs on a FIFO and loops on /dev/zero.
 
 import CWrap
-import Glibc
+import CSystem
 import WrapCore
 
 struct FileStamp: Equatable {
@@ -38,7 +38,7 @@ enum FileRead {
 /// Opens a file for reading without blocking on it (a FIFO would block
 /// forever) and refuses anything but regular files and directories.
 func openTableFile(_ path: UnsafePointer<CChar>) -> (fd: Int32, stat: stat)? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+    let fd = csystem_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
     if fd < 0 { return nil }
     var st = stat()
     if fstat(fd, &st) != 0 {
@@ -54,7 +54,7 @@ func openTableFile(_ path: UnsafePointer<CChar>) -> (fd: Int32, stat: stat)? {
 /// is no longer used. Nil (errno set) for anything else.
 func fileChunks(_ path: UnsafePointer<CChar>, blockSize: Int) -> ChunkSource? {
     guard let (fd, st) = openTableFile(path) else { return nil }
-    if st.st_mode & S_IFMT != S_IFREG {
+    if csystem_file_type(st.st_mode) != S_IFREG {
         close(fd)
         errno = EINVAL
         return nil
@@ -82,7 +82,7 @@ func readWholeFile(_ path: UnsafePointer<CChar>, limit: Int = Int.max) -> FileRe
         return e == ENOENT ? .missing : .failed(Diag.errnoText(e))
     }
     defer { close(fd) }
-    let type = st.st_mode & S_IFMT
+    let type = csystem_file_type(st.st_mode)
     if type == S_IFDIR { return .contents([], FileStamp(st)) }   // fgets() fails: an empty table
     if type != S_IFREG { return .failed("not a regular file") }
     var out = Bytes()
@@ -144,7 +144,7 @@ final class CompiledCache<Value>: @unchecked Sendable {
     func get(_ path: UnsafePointer<CChar>) -> Lookup {
         let length = strlen(path)
         var st = stat()
-        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+        if stat(path, &st) == 0 && csystem_file_type(st.st_mode) == S_IFREG {
             if Int64(st.st_size) > streamAbove { return .large }
             let stamp = FileStamp(st)
             cwrap_mutex_lock(lock)

@@ -4,9 +4,8 @@
 // count), cidr_mask_addr() (a prefix length 1..32 as a mask) and IPv6 literals
 // as libwrap parses them with getaddrinfo(AI_NUMERICHOST). All pure functions.
 
-#if canImport(Glibc)
-import Glibc
-#endif
+
+import CSystem
 
 public let inaddrNone: UInt32 = 0xFFFF_FFFF
 

@@ -44,7 +44,7 @@ func casePrefixEqual(_ prefix: Bytes, _ s: Bytes) -> Bool {
 
 extension Array where Element == UInt8 {
     /// The bytes of a Swift string (for literals in the engine).
-    init(ascii s: StaticString) {
+    public init(ascii s: StaticString) {
         self = Array(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
@@ -110,6 +110,20 @@ func listTokens(_ s: ArraySlice<UInt8>) -> [Bytes] {
     }
     if !cur.isEmpty { out.append(cur) }
     return out
+}
+
+extension Array where Element == UInt8 {
+    /// The first `n` characters as text, as Swift's String.prefix(n) counts
+    /// them for Latin-1 text (a CR LF pair is one character), without the
+    /// Unicode tables that String.prefix needs.
+    public func textPrefix(_ n: Int) -> String {
+        var end = 0, characters = 0
+        while end < count && characters < n {
+            end += (self[end] == 13 && end + 1 < count && self[end + 1] == 10) ? 2 : 1
+            characters += 1
+        }
+        return Array(self[..<end]).text
+    }
 }
 
 extension String {

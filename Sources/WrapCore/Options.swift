@@ -37,6 +37,16 @@ public enum OptionOutcome: Sendable, Equatable {
     /// `twist` in a multi-client daemon: another program now serves the
     /// connection, the daemon must not see it.
     case handedOff
+
+    /// Messages compare byte for byte (String's == needs Unicode tables that
+    /// the libraries do not carry).
+    public static func == (a: OptionOutcome, b: OptionOutcome) -> Bool {
+        switch (a, b) {
+        case (.proceed, .proceed), (.permit, .permit), (.deny, .deny), (.handedOff, .handedOff): return true
+        case (.error(let m), .error(let n)): return m.utf8.elementsEqual(n.utf8)
+        default: return false
+        }
+    }
 }
 
 /// What process_options() needs from its caller.
@@ -52,8 +62,15 @@ public protocol OptionRunner {
 }
 
 public enum Options {
+    /// Which option a Spec describes (compared as a value, not as text).
+    enum Kind {
+        case user, group, umask, linger, keepalive, aclexec, spawn, twist
+        case rfc931, setenv, nice, severity, allow, deny, banners
+    }
+
     struct Spec {
         var name: String
+        var kind: Kind
         var needsValue: Bool
         var takesValue: Bool
         var expands: Bool
@@ -62,21 +79,21 @@ public enum Options {
 
     /// libwrap's option table: name, value rules, %-expansion, must end the list.
     static let table: [Spec] = [
-        Spec(name: "user", needsValue: true, takesValue: true, expands: false, mustBeLast: false),
-        Spec(name: "group", needsValue: true, takesValue: true, expands: false, mustBeLast: false),
-        Spec(name: "umask", needsValue: true, takesValue: true, expands: false, mustBeLast: false),
-        Spec(name: "linger", needsValue: true, takesValue: true, expands: false, mustBeLast: false),
-        Spec(name: "keepalive", needsValue: false, takesValue: false, expands: false, mustBeLast: false),
-        Spec(name: "aclexec", needsValue: true, takesValue: true, expands: true, mustBeLast: false),
-        Spec(name: "spawn", needsValue: true, takesValue: true, expands: true, mustBeLast: false),
-        Spec(name: "twist", needsValue: true, takesValue: true, expands: true, mustBeLast: true),
-        Spec(name: "rfc931", needsValue: false, takesValue: true, expands: false, mustBeLast: false),
-        Spec(name: "setenv", needsValue: true, takesValue: true, expands: true, mustBeLast: false),
-        Spec(name: "nice", needsValue: false, takesValue: true, expands: false, mustBeLast: false),
-        Spec(name: "severity", needsValue: true, takesValue: true, expands: false, mustBeLast: false),
-        Spec(name: "allow", needsValue: false, takesValue: false, expands: false, mustBeLast: true),
-        Spec(name: "deny", needsValue: false, takesValue: false, expands: false, mustBeLast: true),
-        Spec(name: "banners", needsValue: true, takesValue: true, expands: false, mustBeLast: false),
+        Spec(name: "user", kind: .user, needsValue: true, takesValue: true, expands: false, mustBeLast: false),
+        Spec(name: "group", kind: .group, needsValue: true, takesValue: true, expands: false, mustBeLast: false),
+        Spec(name: "umask", kind: .umask, needsValue: true, takesValue: true, expands: false, mustBeLast: false),
+        Spec(name: "linger", kind: .linger, needsValue: true, takesValue: true, expands: false, mustBeLast: false),
+        Spec(name: "keepalive", kind: .keepalive, needsValue: false, takesValue: false, expands: false, mustBeLast: false),
+        Spec(name: "aclexec", kind: .aclexec, needsValue: true, takesValue: true, expands: true, mustBeLast: false),
+        Spec(name: "spawn", kind: .spawn, needsValue: true, takesValue: true, expands: true, mustBeLast: false),
+        Spec(name: "twist", kind: .twist, needsValue: true, takesValue: true, expands: true, mustBeLast: true),
+        Spec(name: "rfc931", kind: .rfc931, needsValue: false, takesValue: true, expands: false, mustBeLast: false),
+        Spec(name: "setenv", kind: .setenv, needsValue: true, takesValue: true, expands: true, mustBeLast: false),
+        Spec(name: "nice", kind: .nice, needsValue: false, takesValue: true, expands: false, mustBeLast: false),
+        Spec(name: "severity", kind: .severity, needsValue: true, takesValue: true, expands: false, mustBeLast: false),
+        Spec(name: "allow", kind: .allow, needsValue: false, takesValue: false, expands: false, mustBeLast: true),
+        Spec(name: "deny", kind: .deny, needsValue: false, takesValue: false, expands: false, mustBeLast: true),
+        Spec(name: "banners", kind: .banners, needsValue: true, takesValue: true, expands: false, mustBeLast: false),
     ]
 
     static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A }
@@ -151,13 +168,13 @@ public enum Options {
             if !isLast && spec.mustBeLast { return .error("option \"\(name.text)\" must be at end") }
             if let raw = value, spec.expands {
                 guard let expanded = runner.expand(raw) else {
-                    return .error("percent_x: expansion too long: \(String(raw.text.prefix(30)))")
+                    return .error("percent_x: expansion too long: \(raw.textPrefix(30))")
                 }
                 value = chop(expanded[...])
             }
             runner.traceOption(name: name, value: value)
             let action: OptionAction
-            switch parse(spec.name, value) {
+            switch parse(spec.kind, value) {
             case .success(let a): action = a
             case .failure(let e): return .error(e.message)
             }
@@ -170,53 +187,53 @@ public enum Options {
     struct BadValue: Error { var message: String }
 
     /// Checks an option's value as libwrap's option functions do before acting.
-    static func parse(_ name: String, _ value: Bytes?) -> Result<OptionAction, BadValue> {
+    static func parse(_ kind: Kind, _ value: Bytes?) -> Result<OptionAction, BadValue> {
         let v = value ?? []
-        switch name {
-        case "user":
+        switch kind {
+        case .user:
             if let (u, g) = splitAt(v[...], UInt8(ascii: ".")) {
                 return .success(.user(name: Array(u), group: Array(g)))
             }
             return .success(.user(name: v, group: nil))
-        case "group":
+        case .group:
             return .success(.group(v))
-        case "umask":
+        case .umask:
             guard let m = scanInteger(v, octal: true), m & 0o777 == m, m >= 0 else {
                 return .failure(BadValue(message: "bad umask value: \"\(v.text)\""))
             }
             return .success(.umask(UInt32(m)))
-        case "linger":
+        case .linger:
             guard let n = scanInteger(v, octal: false), n >= 0 else {
                 return .failure(BadValue(message: "bad linger value: \"\(v.text)\""))
             }
             return .success(.linger(Int32(truncatingIfNeeded: n)))
-        case "keepalive":
+        case .keepalive:
             return .success(.keepalive)
-        case "spawn":
+        case .spawn:
             return .success(.spawn(v))
-        case "twist":
+        case .twist:
             return .success(.twist(v))
-        case "aclexec":
+        case .aclexec:
             return .success(.aclexec(v))
-        case "rfc931":
+        case .rfc931:
             guard let value else { return .success(.rfc931(timeout: nil)) }
             guard let n = scanInteger(value, octal: false), n > 0, n <= Int(Int32.max) else {
                 return .failure(BadValue(message: "bad rfc931 timeout: \"\(v.text)\""))
             }
             return .success(.rfc931(timeout: Int32(n)))
-        case "setenv":
+        case .setenv:
             var i = 0
             while i < v.count && !isSpace(v[i]) { i += 1 }
             let n = chop(v[..<i])
             let rest = i < v.count ? chop(v[(i + 1)...]) : []
             return .success(.setenv(name: n, value: rest))
-        case "nice":
+        case .nice:
             guard let value else { return .success(.nice(10)) }
             guard let n = scanInteger(value, octal: false) else {
                 return .failure(BadValue(message: "bad nice value: \"\(v.text)\""))
             }
             return .success(.nice(Int32(truncatingIfNeeded: n)))
-        case "severity":
+        case .severity:
             if let (fac, lev) = splitAt(v[...], UInt8(ascii: ".")) {
                 guard let f = lookup(Array(fac), facilities) else {
                     return .failure(BadValue(message: "bad syslog facility or severity: \"\(Array(fac).text)\""))
@@ -230,14 +247,12 @@ public enum Options {
                 return .failure(BadValue(message: "bad syslog facility or severity: \"\(v.text)\""))
             }
             return .success(.severity(l))
-        case "allow":
+        case .allow:
             return .success(.allow)
-        case "deny":
+        case .deny:
             return .success(.deny)
-        case "banners":
+        case .banners:
             return .success(.banners(v))
-        default:
-            return .failure(BadValue(message: "bad option name: \"\(name)\""))
         }
     }
 

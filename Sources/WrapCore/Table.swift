@@ -12,9 +12,8 @@
 // libwrap's verdicts and diagnostics without reading the file again.
 
 /// What one line of a table contributes.
-#if canImport(Glibc)
-import Glibc
-#endif
+
+import CSystem
 
 public enum TableEntry: Sendable, Equatable {
     case rule(Rule)
@@ -22,6 +21,17 @@ public enum TableEntry: Sendable, Equatable {
     case warning(line: Int, message: String)
     /// A line without its newline: libwrap warns and ignores the rest.
     case stop(line: Int)
+
+    /// Messages compare byte for byte (String's == needs Unicode tables that
+    /// the libraries do not carry).
+    public static func == (a: TableEntry, b: TableEntry) -> Bool {
+        switch (a, b) {
+        case (.rule(let x), .rule(let y)): return x == y
+        case (.warning(let l, let m), .warning(let k, let n)): return l == k && m.utf8.elementsEqual(n.utf8)
+        case (.stop(let l), .stop(let k)): return l == k
+        default: return false
+        }
+    }
 }
 
 /// One rule: `daemon_list : client_list [: options]`.

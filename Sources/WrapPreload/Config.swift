@@ -11,7 +11,7 @@
 
 import CPreload
 import CWrap
-import Glibc
+import CSystem
 import WrapABI
 
 final class Config: @unchecked Sendable {
@@ -36,6 +36,6 @@ final class Config: @unchecked Sendable {
         // (The table paths and the log file were put in force at load time.)
         // A daemon linked with libwrap asks hosts_access() itself: remember
         // what we admit, so that it is granted without a second check.
-        Admitted.shared.enable(dlopen("libwrap.so.0", RTLD_LAZY | RTLD_NOLOAD) != nil)
+        Admitted.shared.enable(cwrap_libwrap_loaded() != 0)
     }
 }

@@ -15,7 +15,7 @@
 // straight through (a per-thread busy flag).
 
 import CWrap
-import Glibc
+import CSystem
 import WrapABI
 
 let storageSize = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -128,7 +128,7 @@ enum Shim {
     }
 
     static func isBlocking(_ fd: Int32) -> Bool {
-        fcntl(fd, F_GETFL) & O_NONBLOCK == 0
+        csystem_get_flags(fd) & O_NONBLOCK == 0
     }
 
     /// After dropping a refused datagram: go on reading only if another

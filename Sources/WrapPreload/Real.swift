@@ -5,7 +5,7 @@
 // the call with ENOSYS rather than recursing.
 
 import CWrap
-import Glibc
+import CSystem
 
 typealias AcceptFn = @convention(c) (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?) -> Int32
 typealias Accept4Fn = @convention(c) (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32) -> Int32

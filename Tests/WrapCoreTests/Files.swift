@@ -1,7 +1,7 @@
 // Files.swift - reading test inputs without Foundation.
 
 import Glibc
-@testable import WrapCore
+@testable import WrapCoreHosted
 
 struct FileError: Error { var path: String }
 

@@ -5,7 +5,7 @@
 // lookups the matcher asked for.
 
 import Testing
-@testable import WrapCore
+@testable import WrapCoreHosted
 
 struct FakeRequest: MatchContext {
     var daemonName = "sshd"

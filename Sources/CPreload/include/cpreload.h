@@ -19,4 +19,8 @@ enum cpreload_setting_name {
 /* The value captured at load time, or 0. */
 const char *cpreload_setting(enum cpreload_setting_name name);
 
+/* Builds the shim's Swift globals (settings, real symbols, caches) once the
+ * settings are captured (Sources/WrapPreload/Startup.swift). */
+void swrap_preload_prepare(void);
+
 #endif

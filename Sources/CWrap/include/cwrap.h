@@ -67,11 +67,23 @@ void cwrap_set_tables(const char *allow, const char *deny);
 int cwrap_hook_busy(void);
 void cwrap_set_hook_busy(int busy);
 
+/* The fields of a request (Swift's key paths are not in Embedded Swift). */
+static inline char *cwrap_request_user(struct request_info *r) { return r->user; }
+static inline char *cwrap_request_daemon(struct request_info *r) { return r->daemon; }
+static inline char *cwrap_request_pid(struct request_info *r) { return r->pid; }
+static inline struct host_info *cwrap_request_client(struct request_info *r) { return r->client; }
+static inline struct host_info *cwrap_request_server(struct request_info *r) { return r->server; }
+static inline char *cwrap_host_name(struct host_info *h) { return h->name; }
+static inline char *cwrap_host_addr(struct host_info *h) { return h->addr; }
+
 /* Implemented in Swift (Sources/Wrap). */
 void swrap_request_reset(struct request_info *request);
 void swrap_request_set_string(struct request_info *request, int key, const char *value);
 /* process_options() without the jump: 0 go on, AC_PERMIT or AC_DENY. */
 int swrap_process_options(char *options, struct request_info *request);
+/* Builds every Swift global of the library (Sources/WrapABI/Startup.swift);
+ * called from the load-time constructor. */
+void swrap_prepare(void);
 
 /* Mutexes for the shared caches. They are held across fork() by the
  * forking thread (pthread_atfork), so a child never inherits one locked by
@@ -87,6 +99,8 @@ int cwrap_secure(void);
  * started in a resident daemon get none of its other descriptors. */
 int cwrap_spawn_close_from(void *actions, int lowest);
 int cwrap_is_own_address(const void *address);
+/* Whether a libwrap.so.0 (Debian's or ours) is loaded in this process. */
+int cwrap_libwrap_loaded(void);
 const char *cwrap_program_name(void);
 struct cwrap_mmsghdr {
     struct msghdr msg_hdr;

@@ -1,0 +1,56 @@
+/*
+ * csystem.h - the C library as the Swift code sees it.
+ *
+ * The libraries are built with Embedded Swift, which has no Glibc overlay:
+ * this header is the one place the system's headers reach Swift, with
+ * small inline pass-throughs for what Swift cannot import (errno is a
+ * macro; so are CMSG_FIRSTHDR and friends). It must not define feature
+ * macros (_GNU_SOURCE): the unit tests import it next to Glibc, and the two
+ * must see the same declarations.
+ */
+#ifndef CSYSTEM_H
+#define CSYSTEM_H
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+/* errno, which is a macro. */
+static inline int csystem_errno(void) { return errno; }
+static inline void csystem_set_errno(int value) { errno = value; }
+
+/* open(2) without its variadic mode argument (files we only read). */
+static inline int csystem_open(const char *path, int flags) { return open(path, flags); }
+
+/* The type bits of a stat's st_mode (S_IFMT & mode). */
+static inline unsigned csystem_file_type(mode_t mode) { return mode & S_IFMT; }
+
+/* fcntl(fd, F_GETFL), which Swift cannot call (variadic). */
+static inline int csystem_get_flags(int fd) { return fcntl(fd, F_GETFL); }
+
+/* The process's environment (a C global Swift 6 will not read directly). */
+extern char **environ;
+static inline char **csystem_environ(void) { return environ; }
+
+#endif

@@ -1,0 +1,21 @@
+// Startup.swift - every global of the library, built at load time.
+//
+// Called from CWrap's constructor (and again from the shim's, harmlessly):
+// see WrapCore/Startup.swift for why nothing may be initialised lazily.
+// Runs once per process, single-threaded, before the host's main(); it
+// makes no system call but one getrandom() (the hashing seed).
+
+import CWrap
+import WrapCore
+
+/// Builds the engine's and the library's globals.
+@_cdecl("swrap_prepare")
+public func c_swrap_prepare() {
+    Engine.prepare()
+    Engine.keep(Caches.tables)
+    Engine.keep(Caches.hostFiles)
+    Engine.keep(Admitted.shared)
+    Engine.keep(RefusalLog.shared)
+    Engine.keep(RateLimit.commands)
+    Engine.keep(RateLimit.commandWarnings)
+}

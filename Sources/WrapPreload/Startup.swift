@@ -1,0 +1,16 @@
+// Startup.swift - the shim's globals, built at load time.
+//
+// Called from CPreload's constructor once the settings are captured, before
+// the host's main(): the real symbols are resolved, the daemon name fixed and
+// the caches made here, so that no hook ever does one-time work (see
+// WrapCore/Startup.swift).
+
+import WrapABI
+import WrapCore
+
+@_cdecl("swrap_preload_prepare")
+public func c_swrap_preload_prepare() {
+    Engine.keep(Real.shared)
+    Engine.keep(Config.shared)
+    Engine.keep(DatagramVerdicts.shared)
+}
