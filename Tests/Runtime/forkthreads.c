@@ -10,6 +10,9 @@
  *             fork-during  one thread decides in a loop while another
  *                        forks; each child then decides from THREADS
  *                        threads (hosts_ctl)
+ *             spawn-during THREADS threads decide in a loop while the main
+ *                        thread starts /bin/true with posix_spawn() (a
+ *                        vfork-style child) RUNS times
  *   THREADS   threads in each child, released together by a barrier
  *   RUNS      children, one after another
  *   warm      the parent makes the same call before it forks
@@ -28,6 +31,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,8 +191,38 @@ static void *decider(void *arg)
 {
     (void) arg;
     while (!stop_deciding)
-        decide_ctl(0), decide_ctl(1);
+        if (!decide_ctl(0) || !decide_ctl(1))
+            wrong = 1;
     return 0;
+}
+
+/* spawn-during: starts /bin/true RUNS times while THREADS threads decide. */
+static int spawn_during(int runs, double timeout)
+{
+    extern char **environ;
+    char *args[] = { "/bin/true", 0 };
+    pthread_t t[64];
+    int i, hangs = 0, failures = 0;
+
+    for (i = 0; i < nthreads; i++)
+        pthread_create(&t[i], 0, decider, 0);
+    for (i = 0; i < runs; i++) {
+        pid_t pid;
+        if (posix_spawn(&pid, args[0], 0, 0, args, environ) != 0) {
+            failures++;
+            continue;
+        }
+        switch (reap(pid, timeout)) {
+        case 1: failures++; break;
+        case 2: hangs++; break;
+        }
+    }
+    stop_deciding = 1;
+    for (i = 0; i < nthreads; i++)
+        pthread_join(t[i], 0);
+    failures += wrong;
+    printf("runs=%d hangs=%d failures=%d\n", runs, hangs, failures);
+    return hangs || failures ? 1 : 0;
 }
 
 static int open_sockets(void)
@@ -258,7 +292,7 @@ int main(int argc, char **argv)
         *p_allow_table = getenv("FT_ALLOW");
     if (p_deny_table && getenv("FT_DENY"))
         *p_deny_table = getenv("FT_DENY");
-    if ((!strcmp(mode, "ctl") || !strcmp(mode, "fork-during")) && !p_hosts_ctl) {
+    if ((!strcmp(mode, "ctl") || strstr(mode, "-during")) && !p_hosts_ctl) {
         fprintf(stderr, "forkthreads: no hosts_ctl in this process\n");
         return 2;
     }
@@ -268,6 +302,8 @@ int main(int argc, char **argv)
     }
     if (warm)
         warm_up();
+    if (!strcmp(mode, "spawn-during"))
+        return spawn_during(runs, timeout);
     if (!strcmp(mode, "fork-during"))
         pthread_create(&busy, 0, decider, 0);
 
@@ -290,6 +326,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "fork-during")) {
         stop_deciding = 1;
         pthread_join(busy, 0);
+        failures += wrong;
     }
     printf("runs=%d hangs=%d failures=%d\n", runs, hangs, failures);
     return hangs || failures ? 1 : 0;
