@@ -396,8 +396,10 @@ void *cwrap_mutex_new(void)
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&registry);
     if (mutex_count >= CWRAP_MAX_MUTEXES) {
+        /* A broken internal promise: the caches are few and made at load. */
         pthread_mutex_unlock(&registry);
-        abort();  /* a broken internal promise: the caches are few and static */
+        syslog(LOG_CRIT, "libwrap: cwrap_mutex_new: more than %d mutexes", CWRAP_MAX_MUTEXES);
+        abort();
     }
     m = &mutexes[mutex_count++];
     pthread_mutex_init(m, NULL);

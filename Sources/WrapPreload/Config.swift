@@ -1,4 +1,4 @@
-// Config.swift - the shim's settings, read once on first use.
+// Config.swift - the shim's settings, read once when it is loaded.
 //
 //   TCPWRAP_DAEMON       daemon name for the rules (default: the program's short name)
 //   TCPWRAP_HOSTS_ALLOW  allow table (default /etc/hosts.allow)

@@ -1,8 +1,9 @@
 // Real.swift - the libc functions the hooks stand in front of.
 //
-// Resolved once, on first use, with dlsym(RTLD_NEXT); a lookup that finds
-// nothing, or finds our own hook, leaves the entry nil and the hook fails
-// the call with ENOSYS rather than recursing.
+// Resolved once, when the shim is loaded (Startup.swift), with
+// dlsym(RTLD_NEXT); a lookup that finds nothing, or finds our own hook,
+// leaves the entry nil and the hook fails the call with ENOSYS rather than
+// recursing.
 
 import CWrap
 import CSystem
