@@ -6,8 +6,17 @@
  * each exec ~40 us; this one is local to each library (the version scripts
  * export nothing but the libwrap API). Exact for every double: values of
  * 2^52 and more, infinities and NaN are integral already.
+ *
+ * csystem_pipe_cloexec(): pipe2(), which glibc declares for _GNU_SOURCE
+ * only (the header must not define it; see csystem.h).
  */
+#define _GNU_SOURCE 1
 #include "csystem.h"
+
+int csystem_pipe_cloexec(int fds[2])
+{
+    return pipe2(fds, O_CLOEXEC);
+}
 
 double ceil(double x)
 {

@@ -113,7 +113,24 @@ struct RequestOptions: OptionRunner {
 
     mutating func perform(_ action: OptionAction) -> OptionOutcome {
         if case .aclexec(let command) = action {
-            if cwrap_dry_run() == 0 && Shell.run(command) != 0 { aclexecFailed = true }
+            if cwrap_dry_run() != 0 { return .proceed }
+            if mode == .library {
+                if Shell.run(command) != 0 { aclexecFailed = true }
+                return .proceed
+            }
+            // In a daemon that serves many clients, a command per client is
+            // counted with spawn and twist; when it cannot run, or its exit
+            // status cannot be learned, the request is denied (fail closed:
+            // in hosts.deny a rule that "does not match" would admit).
+            if !RateLimit.commands.take() {
+                if RateLimit.commandWarnings.take() { Diag.warn("aclexec refused: more than 10 commands a second") }
+                return .deny
+            }
+            guard let status = Shell.runDetachedStatus(command) else {
+                Diag.warn("aclexec: the command's exit status is unknown: denied")
+                return .deny
+            }
+            if status != 0 { aclexecFailed = true }
             return .proceed
         }
         return OptionActions.perform(action, request, mode)

@@ -23,10 +23,45 @@ enum Shell {
         spawnAndWait(["sh", "-c", "sh -c \"$1\" 0<&0 & exit 0", "sh"], command, stdio: stdio, closeOthers: true)
     }
 
+    /// aclexec in a resident daemon: runs a command with stdin, stdout and
+    /// stderr on /dev/null and no other descriptor of the daemon's, and
+    /// returns its exit status - learned through a pipe, so that it is known
+    /// even when the daemon ignores SIGCHLD (then the kernel reaps the shell
+    /// and waitpid() cannot tell). Nil when the status cannot be learned.
+    static func runDetachedStatus(_ command: Bytes) -> Int32? {
+        var ends: [Int32] = [-1, -1]
+        if csystem_pipe_cloexec(&ends) != 0 {
+            Diag.warn("aclexec: pipe: \(Diag.errnoText())")
+            return nil
+        }
+        defer { close(ends[0]) }
+        // The outer shell gives the command no descriptor 3 and reports its
+        // status on 3; the command itself sees only 0, 1 and 2.
+        let spawned = spawnAndWait(["sh", "-c", "sh -c \"$1\" 3>&-; printf %d $? >&3", "sh"], command,
+                                   stdio: -1, closeOthers: true, statusPipe: ends[1])
+        close(ends[1])
+        var text = Bytes()
+        var buffer = [UInt8](repeating: 0, count: 16)
+        while text.count < 16 {
+            let n = buffer.withUnsafeMutableBytes { read(ends[0], $0.baseAddress, $0.count) }
+            if n > 0 { text += buffer[0..<n] } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        guard spawned != spawnFailed, !text.isEmpty, text.count <= 3,
+              text.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return Int32(strtolBase10(text))
+    }
+
+    /// spawnAndWait()'s result when no process could be started.
+    static let spawnFailed: Int32 = -2
+
     /// `closeOthers`: the command gets stdin, stdout and stderr only (in a
     /// resident daemon: not its listeners or other clients' connections).
+    /// `statusPipe`: a descriptor the command gets as 3 (aclexec's status).
+    /// Returns the exit status, -1 when it is unknown, `spawnFailed` when
+    /// nothing was started.
     @discardableResult
-    static func spawnAndWait(_ args: [String], _ command: Bytes, stdio: Int32, closeOthers: Bool = false) -> Int32 {
+    static func spawnAndWait(_ args: [String], _ command: Bytes, stdio: Int32, closeOthers: Bool = false,
+                             statusPipe: Int32 = -1) -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -37,7 +72,8 @@ enum Shell {
                 posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
             }
         }
-        if closeOthers { _ = cwrap_spawn_close_from(&actions, 3) }
+        if statusPipe >= 0 { posix_spawn_file_actions_adddup2(&actions, statusPipe, 3) }
+        if closeOthers { _ = cwrap_spawn_close_from(&actions, statusPipe >= 0 ? 4 : 3) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -59,7 +95,7 @@ enum Shell {
         }
         if rc != 0 {
             Diag.warn("cannot fork: \(Diag.errnoText(rc))")
-            return -1
+            return statusPipe >= 0 ? spawnFailed : -1
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {

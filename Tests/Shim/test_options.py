@@ -112,3 +112,63 @@ def test_umask_ignored_with_warning(tables, workdir):
     assert refused_outcome(*tcp_exchange(REFUSED, port, REQ))
     status, data = tcp_exchange(ADMITTED, port, REQ)
     assert status == "data" and served(data)
+
+
+# --------------------------------------------------------------------------
+# aclexec in a resident daemon: counted with spawn and twist, only
+# descriptors 0-2, and an exit status known even when SIGCHLD is ignored.
+
+# Exits 0 only when the shell running the command has no descriptor but 0,
+# 1 and 2 (the glob's own directory descriptor is closed again by the time
+# the loop tests each entry).
+ONLY_STDIO = 'for f in /proc/$$/fd/*; do case ${f##*/} in 0|1|2) ;; *) [ -e "$f" ] && exit 1;; esac; done; exit 0'
+
+
+def test_aclexec_command_sees_only_stdio(tables, workdir):
+    p, port = start(tables, workdir, f"shimd: {ADMITTED}: aclexec {ONLY_STDIO}\n")
+    for i in range(3):
+        status, data = tcp_exchange(ADMITTED, port, REQ)
+        assert status == "data" and served(data), \
+            f"aclexec saw descriptors beyond 0-2 (or did not run): {status} {tables.log_text()[-500:]}"
+    assert alive(p.pid)
+
+
+def test_aclexec_is_counted_with_spawn_and_twist(tables, workdir):
+    marker = workdir / "aclexec-runs"
+    p, port = start(tables, workdir, f"shimd: {ADMITTED}: aclexec echo run >> {marker}\n")
+    t0 = time.monotonic()
+    outcomes = [tcp_exchange(ADMITTED, port, REQ, timeout=5.0) for _ in range(60)]
+    elapsed = time.monotonic() - t0
+    runs = len(marker.read_text().splitlines()) if marker.exists() else 0
+    admitted = sum(1 for s, d in outcomes if s == "data" and served(d))
+    # 20 at once, then 10 a second; past that the request is denied (fail closed).
+    assert runs == admitted, (runs, admitted)
+    assert 15 <= runs <= 20 + 10 * elapsed + 1, (runs, elapsed)
+    assert admitted < 60 and all(refused_outcome(s, d) for s, d in outcomes if not (s == "data" and served(d)))
+    assert "aclexec refused: more than 10 commands a second" in tables.log_text()
+    assert alive(p.pid)
+
+
+def test_aclexec_status_is_known_when_sigchld_is_ignored(tables, workdir):
+    (workdir / "www").mkdir(exist_ok=True)
+    (workdir / "www" / "index.html").write_text("hello options\n")
+    tables.write(f"shimd: {ADMITTED}: aclexec exit 0\nshimd: 127.0.0.1: aclexec exit 3\n")
+    port = free_port()
+    server = ("import runpy, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+              f"sys.argv = ['http.server', '-b', '127.0.0.1', '-d', {str(workdir / 'www')!r}, '{port}']; "
+              "runpy.run_module('http.server', run_name='__main__')")
+    err = open(workdir / "server.err", "wb")
+    p = spawn(["python3", "-u", "-c", server], env=shim_env(tables, daemon="shimd"), stdout=err, stderr=err)
+    wait_port(port, proc=p)
+    # exit 0: the rule matches and admits. (The kernel reaps the shell of a
+    # daemon that ignores SIGCHLD: the old shim took "status unknown" for a
+    # failure and refused.)
+    for _ in range(3):
+        status, data = tcp_exchange(ADMITTED, port, REQ)
+        assert status == "data" and served(data), (status, tables.log_text()[-500:])
+    # exit 3: the rule does not match (the table says no, as in libwrap):
+    # hosts.deny refuses.
+    assert refused_outcome(*tcp_exchange("127.0.0.1", port, REQ))
+    assert "aclexec returned 1" in tables.log_text()
+    assert "exit status is unknown" not in tables.log_text()
+    assert alive(p.pid)

@@ -49,6 +49,9 @@ static inline unsigned csystem_file_type(mode_t mode) { return mode & S_IFMT; }
 /* fcntl(fd, F_GETFL), which Swift cannot call (variadic). */
 static inline int csystem_get_flags(int fd) { return fcntl(fd, F_GETFL); }
 
+/* pipe2(fds, O_CLOEXEC) (a GNU extension, in csystem.c). */
+int csystem_pipe_cloexec(int fds[2]);
+
 /* The process's environment (a C global Swift 6 will not read directly). */
 extern char **environ;
 static inline char **csystem_environ(void) { return environ; }
