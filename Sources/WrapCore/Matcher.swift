@@ -46,12 +46,28 @@ public enum TableMatch: Sendable, Equatable {
 
 public enum Matcher {
     /// table_match(): the first rule whose daemon and client lists both match.
+    /// The rules found by the client's address are tried first (without
+    /// side effects); the other entries are then walked in order, but only
+    /// up to the earliest such hit (see CompiledTable).
     public static func match<C: MatchContext>(_ table: CompiledTable, _ ctx: inout C) -> TableMatch {
+        var hit = Int32.max
+        if !table.byClient.isEmpty {
+            let address = ctx.hostAddr(.client)
+            hit = table.byClient.firstHit(address) { i in
+                guard case .rule(let rule) = table.entries[Int(i)] else { return false }
+                return listMatch(rule.daemons[...], &ctx, { serverMatch($0, &$1) })
+            }
+        }
         var result = TableMatch.none
         table.forEachCandidate(daemon: ctx.daemon.text, port: ctx.serverPort) { i in
+            if i >= hit { return false }
             guard let r = visit(table.entries[Int(i)], &ctx) else { return true }
             result = r
             return false
+        }
+        if case .none = result, hit != Int32.max, case .rule(let rule) = table.entries[Int(hit)] {
+            ctx.setPosition(line: rule.line)
+            result = .matched(rule)
         }
         return result
     }

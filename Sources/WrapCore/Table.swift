@@ -43,26 +43,43 @@ public struct Rule: Sendable, Equatable {
     public var options: Bytes?
 }
 
-/// A table, compiled, with an index by daemon name: a rule whose daemon list
-/// is only plain names (or port numbers), without EXCEPT, can match only a
-/// request for one of them, and comparing a name has no side effects - so
-/// the matcher may skip such rules for other daemons without changing what
-/// libwrap would do or log. All other entries are visited in order.
+/// A table, compiled, with two indexes that let a request skip rules
+/// without changing what libwrap would do or log:
+///
+/// - Rules that can match only by the client's address (their daemon list
+///   names no server host, their client list is addresses, networks and
+///   ALL, without EXCEPT or user@) are found through `byClient`: a few
+///   lookups in the request's own address instead of a walk. Comparing an
+///   address has no side effect, so such a rule is visible only when it
+///   matches.
+/// - Every other entry is walked in order; among those, a rule whose daemon
+///   list is only plain names (or port numbers), without EXCEPT, can match
+///   only a request for one of them, and is skipped for other daemons.
+///
+/// The first match is the smaller of the first walked entry that matches
+/// (walked only up to the best indexed hit) and the best indexed hit.
 public struct CompiledTable: Sendable {
     public let entries: [TableEntry]
-    /// Lower-cased daemon name -> indexes of the rules that name it.
+    /// Lower-cased daemon name -> indexes of the walked rules that name it.
     let byName: [Bytes: [Int32]]
-    /// Server port -> indexes of the rules that name it.
+    /// Server port -> indexes of the walked rules that name it.
     let byPort: [Int: [Int32]]
-    /// Indexes of every other entry: rules with other patterns, warnings, the stop.
+    /// Indexes of every other walked entry: rules with other patterns, warnings, the stop.
     let general: [Int32]
+    /// The rules that match by the client's address alone.
+    let byClient: ClientIndex
 
     public init(entries: [TableEntry]) {
         self.entries = entries
         var byName: [Bytes: [Int32]] = [:]
         var byPort: [Int: [Int32]] = [:]
         var general: [Int32] = []
+        var byClient = ClientIndex()
         for (i, entry) in entries.enumerated() {
+            if case .rule(let rule) = entry, let keys = ClientIndex.keys(rule) {
+                byClient.add(keys, Int32(i))
+                continue
+            }
             guard case .rule(let rule) = entry, let keys = CompiledTable.indexKeys(rule) else {
                 general.append(Int32(i))
                 continue
@@ -73,6 +90,7 @@ public struct CompiledTable: Sendable {
         self.byName = byName
         self.byPort = byPort
         self.general = general
+        self.byClient = byClient
     }
 
     /// Compiles the contents of a table file.

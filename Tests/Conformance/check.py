@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--live", action="store_true")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--index-stress", action="store_true",
+                    help="with --live: longer tables built to stress the client-address index")
     ap.add_argument("--filter", default=None)
     ap.add_argument("--max-diffs", type=int, default=40)
     ap.add_argument("--jobs", type=int, default=None)
@@ -115,7 +117,7 @@ def main():
             import gen
             seed = a.seed if a.seed is not None else int.from_bytes(os.urandom(3), "big")
             tmp = tempfile.mkdtemp(prefix="tcpw-live-")
-            ns, nn = gen.generate(seed, a.count, tmp)
+            ns, nn = gen.generate(seed, a.count, tmp, index_stress=a.index_stress)
             out.write("live mode: seed %d, %d + %d cases in %s\n" % (seed, ns, nn, tmp))
             corpus = tmp
         else:

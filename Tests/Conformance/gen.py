@@ -132,8 +132,9 @@ def rcase(r, s):
 
 
 class Gen:
-    def __init__(self, seed):
+    def __init__(self, seed, index_stress=False):
         self.r = random.Random(seed)
+        self.index_stress = index_stress
         self.files = {}       # relative path under etc/tcpw -> bytes
         self.listfiles = []   # absolute /etc/tcpw/files/... of existing list files
 
@@ -483,8 +484,53 @@ class Gen:
             return "#" + head + pad + tail                   # long comment line
         return head + pad + tail
 
+    def index_rule(self):
+        """A rule the client-address index takes (numeric client words, no
+        server host, maybe EXCEPT or user@ that keep it out), or a name rule."""
+        r = self.r
+        d = r.choice(["ALL", "ALL", "sshd", "rpcbind", "in.ftpd", "22", "ALL EXCEPT sshd",
+                      "sshd, rpcbind", "sshd@10.0.0.1", "ssh*"])
+        words = []
+        for _ in range(r.choice([1, 1, 1, 2, 3])):
+            words.append(self.pick([(self.some_addr4, 8), (self.prefix_pat, 6),
+                                       (self.netmask_pat, 6), (self.v6_pat, 4),
+                                       (lambda: "ALL", 1), (self.some_name, 2),
+                                       (self.suffix_pat, 2), (self.some_addr6, 2)])())
+        c = ", ".join(words) if r.random() < 0.5 else " ".join(words)
+        if r.random() < 0.1:
+            c += " EXCEPT " + r.choice([self.some_addr4(), self.prefix_pat(), self.netmask_pat()])
+        if r.random() < 0.05:
+            c = "bob@" + c
+        line = d + ": " + c
+        if r.random() < 0.2:
+            line += r.choice([": allow", ": deny", ": severity auth.info", ": spawn echo %a"])
+        return line
+
+    def index_table(self):
+        """A longer table built to stress the index: overlapping networks
+        and prefixes, the same words in rules that differ only in order,
+        daemon or options, a few general rules and malformed lines."""
+        r = self.r
+        lines = []
+        for _ in range(r.randint(5, 60)):
+            k = r.random()
+            if k < 0.12:
+                lines.append(self.rule())
+            elif k < 0.2 and lines:
+                lines.insert(r.randint(0, len(lines)), r.choice(lines))   # same rule, elsewhere
+            elif k < 0.22:
+                lines.append(r.choice(["no colon here", "# comment", ""]))
+            else:
+                lines.append(self.index_rule())
+        text = "\n".join(lines)
+        if r.random() > 0.03:
+            text += "\n"
+        return text
+
     def table(self, is_allow):
         r = self.r
+        if self.index_stress:
+            return self.index_table()
         lines = []
         n = r.choice([0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 8])
         for _ in range(n):
@@ -674,8 +720,8 @@ def enc(v):
     return "".join(out)
 
 
-def generate(seed, count, out, sin_fraction=0.2):
-    g = Gen(seed)
+def generate(seed, count, out, sin_fraction=0.2, index_stress=False):
+    g = Gen(seed, index_stress)
     r = g.r
     os.makedirs(os.path.join(out, "etc", "tcpw", "files"), exist_ok=True)
     os.makedirs(os.path.join(out, "etc", "tcpw", "banners"), exist_ok=True)
@@ -729,10 +775,12 @@ def main():
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--count", type=int, required=True, help="total number of cases")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--index-stress", action="store_true",
+                    help="longer tables built to stress the client-address index")
     ap.add_argument("--sin-fraction", type=float, default=0.2,
                     help="fraction of cases in sockaddr mode (default 0.2)")
     a = ap.parse_args()
-    ns, nn = generate(a.seed, a.count, a.out, a.sin_fraction)
+    ns, nn = generate(a.seed, a.count, a.out, a.sin_fraction, a.index_stress)
     print("wrote %d string/ctl cases and %d sockaddr cases to %s" % (ns, nn, a.out))
 
 

@@ -1,0 +1,1 @@
+../../Sources/WrapCore/ClientIndex.swift
