@@ -1,21 +1,30 @@
-// ClientIndex.swift - rules found by the client's address, not by a walk.
+// ClientIndex.swift - rules found by the client's address and name, not by a walk.
 //
 // fail2ban appends one `ALL: <address>` line per banned host, and sites keep
-// long lists of allowed networks: rules whose match depends only on the
-// daemon name (or server port) and the client's address. Comparing an
-// address has no side effect - no lookup, no warning - so such a rule is
-// visible only when it matches, and the matcher may find the first one that
-// matches through this index instead of trying each in turn.
+// long lists of allowed networks and domains: rules whose match depends only
+// on the daemon name (or server port) and the client's address and name.
+// Comparing an address has no side effect - no lookup, no warning - so such
+// a rule is visible only when it matches, and the matcher may find the first
+// one that matches through this index instead of trying each in turn.
 //
 // A rule qualifies when its daemon list names no server host (`daemon@host`
 // would look the server up) and every word of its client list is one of:
 // an exact numeric address, an `n.n.n.` prefix, `net/mask`, `[v6]` or
-// `[v6]/len`, or ALL - with no EXCEPT and no `user@`. Words that never match
-// (a bad mask, an unparsable IPv6 literal) add nothing. The index maps each
-// word's key to the rules holding it, in table order; a request looks up its
-// address text, each of its `n.n.n.` prefixes, its address under each IPv4
-// mask and IPv6 prefix length in use, and the ALL list, and keeps the
-// earliest rule whose daemon list also matches.
+// `[v6]/len`, ALL, a host name or a `.domain` - with no EXCEPT and no
+// `user@`. Words that never match (a bad mask, an unparsable IPv6 literal)
+// add nothing. The index maps each word's key to the rules holding it, in
+// table order; a request looks up its address text, each of its `n.n.n.`
+// prefixes and `.domain` suffixes, its address under each IPv4 mask and IPv6
+// prefix length in use, and the ALL list, and keeps the earliest rule whose
+// daemon list also matches.
+//
+// A host name or `.domain` word is compared with the address first, then
+// with the client's name - which libwrap looks up at the first such word it
+// reaches. That lookup is a side effect (DNS, and warnings logged at that
+// rule's line), so the matcher walks the first rule with a name word that
+// applies to the daemon like any other rule (`firstNameRule`), which looks
+// the name up where libwrap would; after it, names are compared through the
+// index (`nameExact`, `suffix`) without further effect.
 
 /// One way a client list word can match an address.
 enum ClientKey {
@@ -24,6 +33,8 @@ enum ClientKey {
     case v4(mask: UInt32, net: UInt32) // (address & mask) == net, network order
     case v6(bits: Int, net: [UInt8])   // the first `bits` bits equal (others zeroed)
     case all
+    case name(Bytes)                   // a host name: the address text, or the name
+    case domain(Bytes)                 // ".example.com": a suffix of the address text or name
 }
 
 struct ClientIndex: Sendable {
@@ -34,6 +45,12 @@ struct ClientIndex: Sendable {
     /// prefix length -> masked address -> rules.
     var v6: [Int: [[UInt8]: [Int32]]] = [:]
     var all: [Int32] = []
+    /// Host name words -> rules (compared with the client's name).
+    var nameExact: [Bytes: [Int32]] = [:]
+    /// `.domain` words -> rules (compared with the address text and the name).
+    var suffix: [Bytes: [Int32]] = [:]
+    /// The rules with a host name or `.domain` word, in order.
+    var nameRules: [Int32] = []
     var isEmpty = true
 
     /// The keys of a rule that matches by address alone, or nil if it does not.
@@ -57,6 +74,10 @@ struct ClientIndex: Sendable {
                 keys.append(.prefix(t.map(asciiLower)))
             case .plain(.ipv6(let a), mayBeName: false):
                 if let a { keys.append(.v6(bits: 128, net: a)) }
+            case .plain(.exact(let t), mayBeName: true):
+                keys.append(.name(t.map(asciiLower)))
+            case .plain(.suffix(let t), mayBeName: true):
+                keys.append(.domain(t.map(asciiLower)))
             default:
                 return nil
             }
@@ -76,6 +97,7 @@ struct ClientIndex: Sendable {
 
     mutating func add(_ keys: [ClientKey], _ rule: Int32) {
         func append(_ list: inout [Int32]) { if list.last != rule { list.append(rule) } }
+        if keys.isEmpty { return }   // a rule that never matches: nothing to find
         for key in keys {
             isEmpty = false
             switch key {
@@ -84,12 +106,20 @@ struct ClientIndex: Sendable {
             case .v4(let mask, let net): append(&v4[mask, default: [:]][net, default: []])
             case .v6(let bits, let net): append(&v6[bits, default: [:]][net, default: []])
             case .all: append(&all)
+            case .name(let t):
+                append(&exact[t, default: []])        // compared with the address text first
+                append(&nameExact[t, default: []])
+                append(&nameRules)
+            case .domain(let t):
+                append(&suffix[t, default: []])
+                append(&nameRules)
             }
         }
     }
 
-    /// The earliest rule that holds a key of `address` and for which
-    /// `accepts` (its daemon list matches) is true; Int32.max if none.
+    /// The earliest rule that holds a key of `address` (compared as the
+    /// address) and for which `accepts` (its daemon list matches) is true;
+    /// Int32.max if none.
     func firstHit(_ address: Subject, _ accepts: (Int32) -> Bool) -> Int32 {
         var best = Int32.max
         func consider(_ list: [Int32]?) {
@@ -101,10 +131,13 @@ struct ClientIndex: Sendable {
         }
         let text = address.text
         if !exact.isEmpty { consider(exact[text.map(asciiLower)]) }
-        if !prefix.isEmpty {
+        if !prefix.isEmpty || !suffix.isEmpty {
             var i = 0
             while i < text.count {
-                if text[i] == UInt8(ascii: ".") { consider(prefix[text[0...i].map(asciiLower)]) }
+                if text[i] == UInt8(ascii: ".") {
+                    if !prefix.isEmpty { consider(prefix[text[0...i].map(asciiLower)]) }
+                    if !suffix.isEmpty && i > 0 { consider(suffix[text[i...].map(asciiLower)]) }
+                }
                 i += 1
             }
         }
@@ -116,5 +149,35 @@ struct ClientIndex: Sendable {
         }
         consider(all)
         return best
+    }
+
+    /// The earliest rule after `after` whose host name or `.domain` word
+    /// matches `name` and for which `accepts` is true; Int32.max if none.
+    func firstNameHit(_ name: Subject, after: Int32, _ accepts: (Int32) -> Bool) -> Int32 {
+        var best = Int32.max
+        func consider(_ list: [Int32]?) {
+            guard let list else { return }
+            for i in list where i > after {
+                if i >= best { return }
+                if accepts(i) { best = i; return }
+            }
+        }
+        let text = name.text
+        consider(nameExact[text.map(asciiLower)])
+        if !suffix.isEmpty {
+            var i = 1
+            while i < text.count {
+                if text[i] == UInt8(ascii: ".") { consider(suffix[text[i...].map(asciiLower)]) }
+                i += 1
+            }
+        }
+        return best
+    }
+
+    /// The first rule with a name word for which `accepts` is true: the
+    /// matcher walks it, so that the name is looked up where libwrap would.
+    func firstNameRule(_ accepts: (Int32) -> Bool) -> Int32 {
+        for i in nameRules where accepts(i) { return i }
+        return Int32.max
     }
 }

@@ -48,22 +48,47 @@ public enum Matcher {
     /// table_match(): the first rule whose daemon and client lists both match.
     /// The rules found by the client's address are tried first (without
     /// side effects); the other entries are then walked in order, but only
-    /// up to the earliest such hit (see CompiledTable).
+    /// up to the earliest such hit (see CompiledTable). The first rule with
+    /// a host name word is walked too, where it stands, so that the name is
+    /// looked up exactly where libwrap would; after it, rules are found by
+    /// the name as well.
     public static func match<C: MatchContext>(_ table: CompiledTable, _ ctx: inout C) -> TableMatch {
         var hit = Int32.max
-        if !table.byClient.isEmpty {
+        var nameRule = Int32.max
+        let index = table.byClient
+        func daemonMatches(_ i: Int32, _ ctx: inout C) -> Bool {
+            guard case .rule(let rule) = table.entries[Int(i)] else { return false }
+            return listMatch(rule.daemons[...], &ctx, { serverMatch($0, &$1) })
+        }
+        if !index.isEmpty {
             let address = ctx.hostAddr(.client)
-            hit = table.byClient.firstHit(address) { i in
-                guard case .rule(let rule) = table.entries[Int(i)] else { return false }
-                return listMatch(rule.daemons[...], &ctx, { serverMatch($0, &$1) })
-            }
+            hit = index.firstHit(address) { daemonMatches($0, &ctx) }
+            if !index.nameRules.isEmpty { nameRule = index.firstNameRule { daemonMatches($0, &ctx) } }
         }
         var result = TableMatch.none
-        table.forEachCandidate(daemon: ctx.daemon.text, port: ctx.serverPort) { i in
+        var walkedNameRule = false
+        func walk(_ i: Int32, _ ctx: inout C) -> Bool {   // false: stop
             if i >= hit { return false }
+            if !walkedNameRule && nameRule < i {
+                walkedNameRule = true
+                if let r = visit(table.entries[Int(nameRule)], &ctx) { result = r; return false }
+                // The name is known now (looked up, or not needed): find by it too.
+                hit = min(hit, index.firstNameHit(ctx.hostName(.client), after: nameRule) { daemonMatches($0, &ctx) })
+                if i >= hit { return false }
+            }
             guard let r = visit(table.entries[Int(i)], &ctx) else { return true }
             result = r
             return false
+        }
+        table.forEachCandidate(daemon: ctx.daemon.text, port: ctx.serverPort) { walk($0, &ctx) }
+        if case .none = result, !walkedNameRule, nameRule <= hit, nameRule != Int32.max {
+            // The name rule comes after every walked entry.
+            walkedNameRule = true
+            if let r = visit(table.entries[Int(nameRule)], &ctx) {
+                result = r
+            } else {
+                hit = min(hit, index.firstNameHit(ctx.hostName(.client), after: nameRule) { daemonMatches($0, &ctx) })
+            }
         }
         if case .none = result, hit != Int32.max, case .rule(let rule) = table.entries[Int(hit)] {
             ctx.setPosition(line: rule.line)
