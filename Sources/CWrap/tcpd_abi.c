@@ -107,9 +107,13 @@ void cwrap_set_position(char *file, int line)
 static __thread pid_t pid_cached;
 static __thread char pid_text[16];
 
+/* The process id, read once at load and again in each child a fork makes
+ * (pthread_atfork, below): getpid() is a system call per request otherwise. */
+static pid_t process_id;
+
 const char *cwrap_pid_text(void)
 {
-    pid_t pid = getpid();
+    pid_t pid = process_id ? process_id : getpid();
 
     if (pid != pid_cached) {
         snprintf(pid_text, sizeof(pid_text), "%d", (int) pid);
@@ -384,9 +388,16 @@ static void after_fork(void)
     pthread_mutex_unlock(&registry);
 }
 
+static void in_child(void)
+{
+    after_fork();
+    process_id = getpid();
+}
+
 static void register_atfork(void)
 {
-    pthread_atfork(before_fork, after_fork, after_fork);
+    process_id = getpid();
+    pthread_atfork(before_fork, after_fork, in_child);
 }
 
 void *cwrap_mutex_new(void)

@@ -50,8 +50,11 @@ public final class Admitted: @unchecked Sendable {
         return nil
     }
 
+    /// Set once, at load time, before any thread can ask: read without the lock.
+    private var keeping: Bool { enabled }
+
     public func admitStream(fd: Int32, peer: UnsafeRawPointer, daemon: [UInt8]) {
-        guard let k = Admitted.record(daemon, peer) else { return }
+        guard keeping, let k = Admitted.record(daemon, peer) else { return }
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
         guard enabled else { return }
@@ -61,7 +64,7 @@ public final class Admitted: @unchecked Sendable {
     }
 
     public func admitDatagram(source: UnsafeRawPointer, daemon: [UInt8]) {
-        guard let k = Admitted.record(daemon, source) else { return }
+        guard keeping, let k = Admitted.record(daemon, source) else { return }
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
         guard enabled else { return }

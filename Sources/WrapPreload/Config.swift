@@ -20,7 +20,7 @@ final class Config: @unchecked Sendable {
     /// The daemon name as a C string, NUL-terminated.
     let daemon: [CChar]
     /// The same, as bytes without the NUL.
-    var daemonBytes: [UInt8] { daemon.dropLast().map { UInt8(bitPattern: $0) } }
+    let daemonBytes: [UInt8]
 
     private init() {
         func setting(_ name: cpreload_setting_name) -> UnsafePointer<CChar>? {
@@ -33,6 +33,7 @@ final class Config: @unchecked Sendable {
             daemon = name[0] == 0 ? Array("unknown".utf8CString)
                 : Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
         }
+        daemonBytes = daemon.dropLast().map { UInt8(bitPattern: $0) }
         // (The table paths and the log file were put in force at load time.)
         // A daemon linked with libwrap asks hosts_access() itself: remember
         // what we admit, so that it is granted without a second check.
