@@ -37,19 +37,45 @@ enum ClientKey {
     case domain(Bytes)                 // ".example.com": a suffix of the address text or name
 }
 
+/// Key -> the slots that hold it, in order. Nearly every key has one slot:
+/// it is kept inline, the rare others in a second table (a fail2ban list's
+/// 490,000 addresses cost one small dictionary entry each).
+struct Postings<Key: Hashable & Sendable>: Sendable {
+    var first: [Key: Int32] = [:]
+    var more: [Key: [Int32]] = [:]
+
+    var isEmpty: Bool { first.isEmpty }
+
+    mutating func add(_ key: Key, _ slot: Int32) {
+        guard let f = first[key] else { first[key] = slot; return }
+        if f == slot || more[key]?.last == slot { return }
+        more[key, default: []].append(slot)
+    }
+
+    /// Calls `body` with the key's slots in order until it returns false.
+    @inline(__always)
+    func forEach(_ key: Key, _ body: (Int32) -> Bool) {
+        guard let f = first[key], body(f), let rest = more[key] else { return }
+        for s in rest where !body(s) { return }
+    }
+}
+
 struct ClientIndex: Sendable {
-    var exact: [Bytes: [Int32]] = [:]
-    var prefix: [Bytes: [Int32]] = [:]
-    /// mask -> network -> rules. Few distinct masks in any real table.
-    var v4: [UInt32: [UInt32: [Int32]]] = [:]
-    /// prefix length -> masked address -> rules.
-    var v6: [Int: [[UInt8]: [Int32]]] = [:]
+    /// Canonical dotted quads ("10.0.0.1", no leading zeros), as numbers.
+    var exactV4 = Postings<UInt32>()
+    /// Every other exact word, as text (compared with the address text).
+    var exact = Postings<Bytes>()
+    var prefix = Postings<Bytes>()
+    /// mask -> network. Few distinct masks in any real table.
+    var v4: [UInt32: Postings<UInt32>] = [:]
+    /// prefix length -> masked address.
+    var v6: [Int: Postings<[UInt8]>] = [:]
     var all: [Int32] = []
-    /// Host name words -> rules (compared with the client's name).
-    var nameExact: [Bytes: [Int32]] = [:]
-    /// `.domain` words -> rules (compared with the address text and the name).
-    var suffix: [Bytes: [Int32]] = [:]
-    /// The rules with a host name or `.domain` word, in order.
+    /// Host name words (compared with the client's name).
+    var nameExact = Postings<Bytes>()
+    /// `.domain` words (compared with the address text and the name).
+    var suffix = Postings<Bytes>()
+    /// The slots with a host name or `.domain` word, in order.
     var nameRules: [Int32] = []
     var isEmpty = true
 
@@ -95,87 +121,111 @@ struct ClientIndex: Sendable {
         return out
     }
 
-    mutating func add(_ keys: [ClientKey], _ rule: Int32) {
-        func append(_ list: inout [Int32]) { if list.last != rule { list.append(rule) } }
-        if keys.isEmpty { return }   // a rule that never matches: nothing to find
+    /// The value of a canonical dotted quad ("10.0.0.1": four decimal parts,
+    /// no leading zeros, each at most 255), whose text equals another's
+    /// exactly when their values do; nil for any other text.
+    static func canonicalV4(_ t: Bytes) -> UInt32? {
+        var value: UInt32 = 0, part: UInt32 = 0, digits = 0, parts = 0
+        for c in t {
+            if c == UInt8(ascii: ".") {
+                if digits == 0 || parts == 3 { return nil }
+                value = value << 8 | part; part = 0; digits = 0; parts += 1
+            } else if c >= 0x30 && c <= 0x39 {
+                if digits > 0 && part == 0 { return nil }   // a leading zero
+                part = part * 10 + UInt32(c - 0x30); digits += 1
+                if part > 255 { return nil }
+            } else {
+                return nil
+            }
+        }
+        if digits == 0 || parts != 3 { return nil }
+        return value << 8 | part
+    }
+
+    mutating func add(_ keys: [ClientKey], _ slot: Int32) {
+        func append(_ list: inout [Int32]) { if list.last != slot { list.append(slot) } }
+        func addExact(_ t: Bytes) {
+            if let v = ClientIndex.canonicalV4(t) { exactV4.add(v, slot) } else { exact.add(t, slot) }
+        }
         for key in keys {
             isEmpty = false
             switch key {
-            case .exact(let t): append(&exact[t, default: []])
-            case .prefix(let t): append(&prefix[t, default: []])
-            case .v4(let mask, let net): append(&v4[mask, default: [:]][net, default: []])
-            case .v6(let bits, let net): append(&v6[bits, default: [:]][net, default: []])
+            case .exact(let t): addExact(t)
+            case .prefix(let t): prefix.add(t, slot)
+            case .v4(let mask, let net): v4[mask, default: Postings()].add(net, slot)
+            case .v6(let bits, let net): v6[bits, default: Postings()].add(net, slot)
             case .all: append(&all)
             case .name(let t):
-                append(&exact[t, default: []])        // compared with the address text first
-                append(&nameExact[t, default: []])
+                addExact(t)                          // compared with the address text first
+                nameExact.add(t, slot)
                 append(&nameRules)
             case .domain(let t):
-                append(&suffix[t, default: []])
+                suffix.add(t, slot)
                 append(&nameRules)
             }
         }
     }
 
-    /// The earliest rule that holds a key of `address` (compared as the
+    /// The earliest slot that holds a key of `address` (compared as the
     /// address) and for which `accepts` (its daemon list matches) is true;
     /// Int32.max if none.
     func firstHit(_ address: Subject, _ accepts: (Int32) -> Bool) -> Int32 {
         var best = Int32.max
-        func consider(_ list: [Int32]?) {
-            guard let list else { return }
-            for i in list {
-                if i >= best { return }
-                if accepts(i) { best = i; return }
-            }
+        func consider(_ slot: Int32) -> Bool {   // false: no later slot of this key can be better
+            if slot >= best { return false }
+            if accepts(slot) { best = slot; return false }
+            return true
         }
         let text = address.text
-        if !exact.isEmpty { consider(exact[text.map(asciiLower)]) }
+        if let v = ClientIndex.canonicalV4(text) {
+            if !exactV4.isEmpty { exactV4.forEach(v, consider) }
+        } else if !exact.isEmpty {
+            exact.forEach(text.map(asciiLower), consider)
+        }
         if !prefix.isEmpty || !suffix.isEmpty {
             var i = 0
             while i < text.count {
                 if text[i] == UInt8(ascii: ".") {
-                    if !prefix.isEmpty { consider(prefix[text[0...i].map(asciiLower)]) }
-                    if !suffix.isEmpty && i > 0 { consider(suffix[text[i...].map(asciiLower)]) }
+                    if !prefix.isEmpty { prefix.forEach(text[0...i].map(asciiLower), consider) }
+                    if !suffix.isEmpty && i > 0 { suffix.forEach(text[i...].map(asciiLower), consider) }
                 }
                 i += 1
             }
         }
         if !v4.isEmpty && address.v4 != inaddrNone {
-            for (mask, nets) in v4 { consider(nets[address.v4 & mask]) }
+            for (mask, nets) in v4 { nets.forEach(address.v4 & mask, consider) }
         }
         if !v6.isEmpty, let a = address.v6 {
-            for (bits, nets) in v6 { consider(nets[ClientIndex.masked(a, bits)]) }
+            for (bits, nets) in v6 { nets.forEach(ClientIndex.masked(a, bits), consider) }
         }
-        consider(all)
+        for s in all where !consider(s) { break }
         return best
     }
 
-    /// The earliest rule after `after` whose host name or `.domain` word
+    /// The earliest slot after `after` whose host name or `.domain` word
     /// matches `name` and for which `accepts` is true; Int32.max if none.
     func firstNameHit(_ name: Subject, after: Int32, _ accepts: (Int32) -> Bool) -> Int32 {
         var best = Int32.max
-        func consider(_ list: [Int32]?) {
-            guard let list else { return }
-            for i in list where i > after {
-                if i >= best { return }
-                if accepts(i) { best = i; return }
-            }
+        func consider(_ slot: Int32) -> Bool {
+            if slot <= after { return true }
+            if slot >= best { return false }
+            if accepts(slot) { best = slot; return false }
+            return true
         }
         let text = name.text
-        consider(nameExact[text.map(asciiLower)])
+        nameExact.forEach(text.map(asciiLower), consider)
         if !suffix.isEmpty {
             var i = 1
             while i < text.count {
-                if text[i] == UInt8(ascii: ".") { consider(suffix[text[i...].map(asciiLower)]) }
+                if text[i] == UInt8(ascii: ".") { suffix.forEach(text[i...].map(asciiLower), consider) }
                 i += 1
             }
         }
         return best
     }
 
-    /// The first rule with a name word for which `accepts` is true: the
-    /// matcher walks it, so that the name is looked up where libwrap would.
+    /// The first slot with a name word for which `accepts` is true: the
+    /// matcher walks that rule, so that the name is looked up where libwrap would.
     func firstNameRule(_ accepts: (Int32) -> Bool) -> Int32 {
         for i in nameRules where accepts(i) { return i }
         return Int32.max

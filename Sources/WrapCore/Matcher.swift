@@ -53,13 +53,14 @@ public enum Matcher {
     /// looked up exactly where libwrap would; after it, rules are found by
     /// the name as well.
     public static func match<C: MatchContext>(_ table: CompiledTable, _ ctx: inout C) -> TableMatch {
+        let index = table.byClient, indexed = table.indexed
+        // Slots of the indexed rules; compared with walked entries by table position.
         var hit = Int32.max
         var nameRule = Int32.max
-        let index = table.byClient
-        func daemonMatches(_ i: Int32, _ ctx: inout C) -> Bool {
-            guard case .rule(let rule) = table.entries[Int(i)] else { return false }
-            return listMatch(rule.daemons[...], &ctx, { serverMatch($0, &$1) })
+        func daemonMatches(_ slot: Int32, _ ctx: inout C) -> Bool {
+            listMatch(indexed.daemons(slot)[...], &ctx, { serverMatch($0, &$1) })
         }
+        func position(_ slot: Int32) -> Int32 { slot == Int32.max ? Int32.max : indexed.position[Int(slot)] }
         if !index.isEmpty {
             let address = ctx.hostAddr(.client)
             hit = index.firstHit(address) { daemonMatches($0, &ctx) }
@@ -67,30 +68,30 @@ public enum Matcher {
         }
         var result = TableMatch.none
         var walkedNameRule = false
-        func walk(_ i: Int32, _ ctx: inout C) -> Bool {   // false: stop
-            if i >= hit { return false }
-            if !walkedNameRule && nameRule < i {
-                walkedNameRule = true
-                if let r = visit(table.entries[Int(nameRule)], &ctx) { result = r; return false }
-                // The name is known now (looked up, or not needed): find by it too.
-                hit = min(hit, index.firstNameHit(ctx.hostName(.client), after: nameRule) { daemonMatches($0, &ctx) })
-                if i >= hit { return false }
+        /// Walks the name rule, where it stands; then finds by the name too.
+        func walkNameRule(_ ctx: inout C) -> Bool {   // true: it matched
+            walkedNameRule = true
+            if let r = visit(.rule(indexed.rule(nameRule)), &ctx) { result = r; return true }
+            // The name is known now (the rule looked it up): find by it too.
+            hit = min(hit, index.firstNameHit(ctx.hostName(.client), after: nameRule) { daemonMatches($0, &ctx) })
+            return false
+        }
+        table.forEachCandidate(daemon: ctx.daemon.text, port: ctx.serverPort) { w in
+            let p = table.walkedPosition[Int(w)]
+            if p >= position(hit) { return false }
+            if !walkedNameRule && position(nameRule) < p {
+                if walkNameRule(&ctx) { return false }
+                if p >= position(hit) { return false }
             }
-            guard let r = visit(table.entries[Int(i)], &ctx) else { return true }
+            guard let r = visit(table.walked[Int(w)], &ctx) else { return true }
             result = r
             return false
         }
-        table.forEachCandidate(daemon: ctx.daemon.text, port: ctx.serverPort) { walk($0, &ctx) }
-        if case .none = result, !walkedNameRule, nameRule <= hit, nameRule != Int32.max {
-            // The name rule comes after every walked entry.
-            walkedNameRule = true
-            if let r = visit(table.entries[Int(nameRule)], &ctx) {
-                result = r
-            } else {
-                hit = min(hit, index.firstNameHit(ctx.hostName(.client), after: nameRule) { daemonMatches($0, &ctx) })
-            }
+        if case .none = result, !walkedNameRule, nameRule != Int32.max, nameRule <= hit {
+            _ = walkNameRule(&ctx)   // it comes after every walked entry
         }
-        if case .none = result, hit != Int32.max, case .rule(let rule) = table.entries[Int(hit)] {
+        if case .none = result, hit != Int32.max {
+            let rule = indexed.rule(hit)
             ctx.setPosition(line: rule.line)
             result = .matched(rule)
         }

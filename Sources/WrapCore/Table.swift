@@ -46,65 +46,108 @@ public struct Rule: Sendable, Equatable {
 /// A table, compiled, with two indexes that let a request skip rules
 /// without changing what libwrap would do or log:
 ///
-/// - Rules that can match only by the client's address (their daemon list
-///   names no server host, their client list is addresses, networks and
-///   ALL, without EXCEPT or user@) are found through `byClient`: a few
-///   lookups in the request's own address instead of a walk. Comparing an
-///   address has no side effect, so such a rule is visible only when it
-///   matches.
-/// - Every other entry is walked in order; among those, a rule whose daemon
-///   list is only plain names (or port numbers), without EXCEPT, can match
-///   only a request for one of them, and is skipped for other daemons.
+/// - Rules that can match only by the client's address and name (see
+///   ClientIndex) are found through `byClient`; they are kept in `indexed`,
+///   compactly (a fail2ban list has hundreds of thousands).
+/// - Every other entry is walked in order (`walked`); among those, a rule
+///   whose daemon list is only plain names (or port numbers), without
+///   EXCEPT, can match only a request for one of them, and is skipped for
+///   other daemons.
 ///
-/// The first match is the smaller of the first walked entry that matches
-/// (walked only up to the best indexed hit) and the best indexed hit.
+/// Both kinds carry their position in the table, so that the first match is
+/// the smaller of the first walked entry that matches (walked only up to the
+/// best indexed hit) and the best indexed hit.
 public struct CompiledTable: Sendable {
-    public let entries: [TableEntry]
-    /// Lower-cased daemon name -> indexes of the walked rules that name it.
+    /// The walked entries, in table order, and each one's table position.
+    let walked: [TableEntry]
+    let walkedPosition: [Int32]
+    /// Lower-cased daemon name -> indexes into `walked` of the rules that name it.
     let byName: [Bytes: [Int32]]
-    /// Server port -> indexes of the walked rules that name it.
+    /// Server port -> indexes into `walked` of the rules that name it.
     let byPort: [Int: [Int32]]
-    /// Indexes of every other walked entry: rules with other patterns, warnings, the stop.
+    /// Indexes into `walked` of every other entry: rules with other patterns, warnings, the stop.
     let general: [Int32]
-    /// The rules that match by the client's address alone.
+    /// The rules found by the client's address and name.
+    let indexed: IndexedRules
+    /// The index of `indexed` (its slots).
     let byClient: ClientIndex
 
-    public init(entries: [TableEntry]) {
-        self.entries = entries
-        var byName: [Bytes: [Int32]] = [:]
-        var byPort: [Int: [Int32]] = [:]
-        var general: [Int32] = []
-        var byClient = ClientIndex()
-        for (i, entry) in entries.enumerated() {
-            if case .rule(let rule) = entry, let keys = ClientIndex.keys(rule) {
-                byClient.add(keys, Int32(i))
-                continue
-            }
-            guard case .rule(let rule) = entry, let keys = CompiledTable.indexKeys(rule) else {
-                general.append(Int32(i))
-                continue
-            }
-            for name in keys.names where byName[name]?.last != Int32(i) { byName[name, default: []].append(Int32(i)) }
-            for port in keys.ports where byPort[port]?.last != Int32(i) { byPort[port, default: []].append(Int32(i)) }
+    /// Every entry in table order (for tests and tools; the matcher does not use it).
+    public var entries: [TableEntry] {
+        var out: [TableEntry] = []
+        var w = 0, s: Int32 = 0
+        while w < walked.count || Int(s) < indexed.count {
+            let wp = w < walked.count ? walkedPosition[w] : Int32.max
+            let sp = Int(s) < indexed.count ? indexed.position[Int(s)] : Int32.max
+            if wp < sp { out.append(walked[w]); w += 1 } else { out.append(.rule(indexed.rule(s))); s += 1 }
         }
-        self.byName = byName
-        self.byPort = byPort
-        self.general = general
-        self.byClient = byClient
+        return out
     }
 
-    /// Compiles the contents of a table file.
-    public init(contents: Bytes) {
-        var entries: [TableEntry] = []
+    public init(entries: [TableEntry]) {
+        var builder = Builder(keepParsed: Int.max)
+        for entry in entries { builder.add(entry, text: nil) }
+        self.init(builder)
+    }
+
+    /// Compiles the contents of a table file, line by line. The first
+    /// `keepParsed` indexed rules are kept parsed; later ones are kept as
+    /// their line's bytes and parsed again when one matches.
+    public init(contents: Bytes, keepParsed: Int = IndexedRules.defaultKeptParsed) {
+        var builder = Builder(keepParsed: keepParsed)
         contents.withUnsafeBytes { raw in
             var reader = LineReader(raw)
             while let (line, number) = reader.next() {
                 guard let entry = TableEntry(line: line, number: number) else { continue }
-                entries.append(entry)
+                builder.add(entry, text: line)
                 if case .stop = entry { break }
             }
         }
-        self.init(entries: entries)
+        self.init(builder)
+    }
+
+    /// The table as it is read, one entry at a time (nothing but the
+    /// compiled form is kept: a large table never exists twice).
+    struct Builder {
+        var walked: [TableEntry] = []
+        var walkedPosition: [Int32] = []
+        var byName: [Bytes: [Int32]] = [:]
+        var byPort: [Int: [Int32]] = [:]
+        var general: [Int32] = []
+        var indexed: IndexedRules
+        var byClient = ClientIndex()
+        var position: Int32 = 0
+
+        init(keepParsed: Int) { indexed = IndexedRules(keepParsed: keepParsed) }
+
+        mutating func add(_ entry: TableEntry, text: UnsafeRawBufferPointer?) {
+            let i = position
+            position += 1
+            if case .rule(let rule) = entry, let keys = ClientIndex.keys(rule) {
+                if keys.isEmpty { return }   // a rule that never matches, and does nothing on the way
+                byClient.add(keys, indexed.add(rule, text: text, position: i))
+                return
+            }
+            let w = Int32(walked.count)
+            walked.append(entry)
+            walkedPosition.append(i)
+            guard case .rule(let rule) = entry, let keys = CompiledTable.indexKeys(rule) else {
+                general.append(w)
+                return
+            }
+            for name in keys.names where byName[name]?.last != w { byName[name, default: []].append(w) }
+            for port in keys.ports where byPort[port]?.last != w { byPort[port, default: []].append(w) }
+        }
+    }
+
+    init(_ b: Builder) {
+        walked = b.walked
+        walkedPosition = b.walkedPosition
+        byName = b.byName
+        byPort = b.byPort
+        general = b.general
+        indexed = b.indexed
+        byClient = b.byClient
     }
 
     /// The names and ports a rule is limited to, or nil if it is not.
@@ -122,8 +165,8 @@ public struct CompiledTable: Sendable {
         return names.isEmpty && ports.isEmpty ? nil : (names, ports)
     }
 
-    /// The indexes of the entries a request for `daemon` must visit, in
-    /// order (a merge of the name, port and general lists, without copying).
+    /// The indexes into `walked` of the entries a request for `daemon` must
+    /// visit, in order (a merge of the name, port and general lists, without copying).
     @inline(__always)
     func forEachCandidate(daemon: Bytes, port: Int?, _ body: (Int32) -> Bool) {
         let named = byName[daemon.map(asciiLower)] ?? []
@@ -143,6 +186,103 @@ public struct CompiledTable: Sendable {
             if y == m { b += 1 }
             if z == m { c += 1 }
             if !body(m) { return }
+        }
+    }
+}
+
+/// The rules found through the client index, slot by slot in table order.
+/// The first `keepParsed` are kept parsed; the others as the bytes of their
+/// line (parsed again, as TableEntry(line:) did the first time, when one
+/// matches), with their daemon lists shared: a fail2ban list of 490,000
+/// `ALL: <address>` lines then costs about 3 times its file's size, not 20.
+public struct IndexedRules: Sendable {
+    public static let defaultKeptParsed = 4096
+    let keepParsed: Int
+    /// Each slot's position in the table.
+    var position: [Int32] = []
+    /// Each slot's daemon list (an index into `daemonLists`).
+    var daemonList: [UInt32] = []
+    var daemonLists: [[ListItem<ServerPattern>]] = []
+    var daemonListIDs: [Bytes: UInt32] = [:]
+    /// The first `keepParsed` rules.
+    var parsed: [Rule] = []
+    /// The later rules' lines: bytes, start of each (and the end), line numbers.
+    var text: Bytes = []
+    var start: [UInt32] = [0]
+    var number: [Int32] = []
+
+    init(keepParsed: Int) { self.keepParsed = keepParsed }
+
+    var count: Int { position.count }
+
+    /// Adds a rule (its line's bytes, when known) and returns its slot.
+    mutating func add(_ rule: Rule, text line: UnsafeRawBufferPointer?, position p: Int32) -> Int32 {
+        let slot = Int32(position.count)
+        position.append(p)
+        // The daemon list's own words, as its key: equal words, equal lists.
+        var key = Bytes()
+        for item in rule.daemons {
+            switch item {
+            case .except: key += [0, 0]
+            case .pattern(let s): key += ServerPattern.identity(s); key.append(0)
+            }
+        }
+        if let id = daemonListIDs[key] {
+            daemonList.append(id)
+        } else {
+            let id = UInt32(daemonLists.count)
+            daemonListIDs[key] = id
+            daemonLists.append(rule.daemons)
+            daemonList.append(id)
+        }
+        if Int(slot) < keepParsed {
+            parsed.append(rule)
+            return slot
+        }
+        guard let line else { fatalError("IndexedRules.add: rule \(rule.line) kept unparsed without its line") }
+        text.append(contentsOf: line)
+        start.append(UInt32(text.count))
+        number.append(Int32(clamping: rule.line))
+        return slot
+    }
+
+    func daemons(_ slot: Int32) -> [ListItem<ServerPattern>] { daemonLists[Int(daemonList[Int(slot)])] }
+
+    /// The rule in a slot (parsed again from its line if it is not kept).
+    func rule(_ slot: Int32) -> Rule {
+        let s = Int(slot)
+        if s < parsed.count { return parsed[s] }
+        let k = s - parsed.count
+        let a = Int(start[k]), b = Int(start[k + 1])
+        let entry = text[a..<b].withUnsafeBytes { TableEntry(line: $0, number: Int(number[k])) }
+        guard case .rule(let rule) = entry else {
+            fatalError("IndexedRules.rule: slot \(slot) no longer parses as a rule")
+        }
+        return rule
+    }
+}
+
+extension ServerPattern {
+    /// Bytes that identify a daemon word without a host (for sharing equal daemon lists).
+    static func identity(_ p: ServerPattern) -> Bytes {
+        switch p.daemon {
+        case .port(let n): return [1] + Swift.Array(String(n).utf8)
+        case .name(let s): return [2] + StringPattern.identity(s)
+        }
+    }
+}
+
+extension StringPattern {
+    /// Bytes that identify a pattern: its kind and its text.
+    static func identity(_ s: StringPattern) -> Bytes {
+        switch s {
+        case .suffix(let t): return [1] + t
+        case .all: return [2]
+        case .known: return [3]
+        case .wildcard(let t): return [4] + t
+        case .prefix(let t): return [5] + t
+        case .ipv6(let a): return [6] + (a ?? [0xFF])
+        case .exact(let t): return [7] + t
         }
     }
 }

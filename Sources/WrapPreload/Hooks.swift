@@ -17,6 +17,7 @@
 import CWrap
 import CSystem
 import WrapABI
+import WrapCore
 
 let storageSize = socklen_t(MemoryLayout<sockaddr_storage>.size)
 
@@ -143,13 +144,15 @@ enum Shim {
 
 // MARK: - Datagrams
 
-/// Verdicts per (source address, local address), kept for a second so that a
-/// flood from one source costs a table lookup, not a rule evaluation.
+/// Verdicts per (source address, local address), kept for a second after
+/// they were decided, so that a flood from one source costs a cache lookup,
+/// not a rule evaluation. The cache has a fixed size (4,096 sources in use
+/// and 4,096 new ones), and a flood of new (spoofed) sources cannot push out
+/// the sources in use (see SegmentedCache).
 final class DatagramVerdicts: @unchecked Sendable {
     static let shared = DatagramVerdicts()
     private let lock = cwrap_mutex_new()!
-    private var cache: [[UInt8]: (Access.Verdict, Double)] = [:]
-    static let ttl = 1.0
+    private var cache = SegmentedCache<Access.Verdict>(capacity: 4096, ttl: 1.0)
 
     init() {}
 
@@ -173,11 +176,10 @@ final class DatagramVerdicts: @unchecked Sendable {
         }
         var key = sourceKey(source)
         if haveLocal, let l = withUnsafePointer(to: &local, { Admitted.key(UnsafeRawPointer($0)) }) { key += [0] + l }
-        let now = monotonicSeconds()
         cwrap_mutex_lock(lock)
-        let hit = cache[key]
+        let hit = cache.lookup(key, now: monotonicSeconds())
         cwrap_mutex_unlock(lock)
-        if let hit, now - hit.1 < DatagramVerdicts.ttl { return hit.0 }
+        if let hit { return hit }
         let v = Shim.busy {
             Config.shared.daemon.withUnsafeBufferPointer { d in
                 withUnsafeMutablePointer(to: &local) { l in
@@ -186,9 +188,9 @@ final class DatagramVerdicts: @unchecked Sendable {
                 }
             }
         }
+        let decided = monotonicSeconds()   // stamped when decided: a slow decision is not stored expired
         cwrap_mutex_lock(lock)
-        if cache.count > 4096 { cache.removeAll() }
-        cache[key] = (v, now)
+        cache.store(key, v, now: decided)
         cwrap_mutex_unlock(lock)
         return v
     }

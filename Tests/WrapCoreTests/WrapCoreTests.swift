@@ -267,7 +267,8 @@ enum URLPath {
 /// same address in several rules that differ only in order or daemon, ALL,
 /// EXCEPT inside lists (which keep a rule out of the index), names that are
 /// prefixes or suffixes of each other, user@ and server@host patterns, and
-/// malformed lines.
+/// malformed lines. Rules kept as text (as in large tables) and kept parsed
+/// give the same answers.
 @Test func clientIndexAgreesWithTheWalk() {
     let clients = [
         "10.0.0.1", "10.0.0.2", "10.0.0.", "10.0.", "10.", "10.0.0.0/255.255.255.0", "10.0.0.0/24", "10.0.0.0/8",
@@ -298,7 +299,8 @@ enum URLPath {
                 text += Int.random(in: 0..<6, using: &rng) == 0 ? ": allow\n" : "\n"
             }
         }
-        let t = table(text)
+        // Half the tables keep no indexed rule parsed: each is parsed again from its line.
+        let t = CompiledTable(contents: Array(text.utf8), keepParsed: Bool.random(using: &rng) ? 0 : 4096)
         indexedRules += t.byClient.isEmpty ? 0 : 1
         for req in requests {
             var a = FakeRequest()
@@ -324,4 +326,32 @@ enum URLPath {
     #expect(compared == 30000)
     #expect(indexedRules > 2000)
     #expect(matched > 5000)
+}
+
+/// The datagram verdict cache: fixed size, and a flood of one-shot keys
+/// (spoofed sources) never evicts the keys in use.
+@Test func segmentedCacheKeepsKeysInUseUnderAFlood() {
+    var cache = SegmentedCache<Int>(capacity: 64, ttl: 1.0)
+    let real: [Bytes] = (0..<10).map { [1, UInt8($0)] }
+    var now = 0.0
+    for k in real { cache.store(k, 1, now: now) }
+    for k in real { #expect(cache.lookup(k, now: now) == 1) }   // used twice: protected
+    var misses = 0
+    for i in 0..<1_000_000 {
+        let spoofed: Bytes = [2, UInt8(i & 0xFF), UInt8(i >> 8 & 0xFF), UInt8(i >> 16 & 0xFF)]
+        cache.store(spoofed, 0, now: now)
+        if i % 1000 == 0 {
+            now += 0.0005
+            #expect(cache.count <= 128)
+            for k in real where cache.lookup(k, now: now) == nil {
+                misses += 1   // a real source evicted by the flood
+                cache.store(k, 1, now: now)
+            }
+        }
+    }
+    #expect(misses == 0)
+    for k in real { #expect(cache.lookup(k, now: now) == 1) }
+    #expect(cache.count <= 128)
+    // Entries expire ttl after they were stored.
+    #expect(cache.lookup(real[0], now: now + 1.5) == nil)
 }

@@ -1,0 +1,65 @@
+// SegmentedCache.swift - a fixed-size cache that a flood of new keys cannot empty.
+//
+// The shim caches datagram verdicts per source address. Sources are chosen
+// by whoever sends (a spoofed-source flood brings a new one per packet), so
+// the cache must have a fixed size, and new keys must not push out the keys
+// that are really in use. Two segments, as in a segmented LRU: a key enters
+// "probation"; a second use within its life promotes it to "protected".
+// Each segment evicts its oldest entry when full, so one-shot keys only ever
+// displace each other, and a key in use stays until protected fills with
+// keys in use. Entries expire `ttl` seconds after they were stored (the
+// caller stamps them when its decision is made, not when it began).
+
+public struct SegmentedCache<Value> {
+    struct Entry {
+        var value: Value
+        var stamp: Double
+        var isProtected: Bool
+    }
+
+    private var entries: [Bytes: Entry] = [:]
+    private var probation: [Bytes?]
+    private var probationNext = 0
+    private var protected: [Bytes?]
+    private var protectedNext = 0
+    public let ttl: Double
+
+    /// At most `capacity` keys in each segment.
+    public init(capacity: Int, ttl: Double) {
+        probation = [Bytes?](repeating: nil, count: max(capacity, 1))
+        protected = [Bytes?](repeating: nil, count: max(capacity, 1))
+        self.ttl = ttl
+    }
+
+    public var count: Int { entries.count }
+
+    /// The value stored for `key` less than `ttl` seconds before `now`; a
+    /// hit promotes the key.
+    public mutating func lookup(_ key: Bytes, now: Double) -> Value? {
+        guard let e = entries[key], now - e.stamp < ttl else { return nil }
+        if !e.isProtected { promote(key) }
+        return e.value
+    }
+
+    /// Stores a value (decided at `now`): a known key is refreshed in place,
+    /// a new one enters probation, evicting probation's oldest.
+    public mutating func store(_ key: Bytes, _ value: Value, now: Double) {
+        if var e = entries[key] {
+            e.value = value
+            e.stamp = now
+            entries[key] = e
+            return
+        }
+        if let old = probation[probationNext], entries[old]?.isProtected == false { entries[old] = nil }
+        probation[probationNext] = key
+        probationNext = (probationNext + 1) % probation.count
+        entries[key] = Entry(value: value, stamp: now, isProtected: false)
+    }
+
+    private mutating func promote(_ key: Bytes) {
+        if let old = protected[protectedNext], entries[old]?.isProtected == true { entries[old] = nil }
+        protected[protectedNext] = key
+        protectedNext = (protectedNext + 1) % protected.count
+        entries[key]?.isProtected = true
+    }
+}

@@ -1,0 +1,1 @@
+../../Sources/WrapCore/SegmentedCache.swift
