@@ -23,6 +23,9 @@
 #include <syslog.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -125,14 +128,24 @@ const char *cwrap_pid_text(void)
 static __thread char client_buffer[2 * STRING_LENGTH];
 static __thread char server_buffer[2 * STRING_LENGTH];
 static __thread char port_buffer[16];
-static __thread struct sockaddr_storage client_storage;
-static __thread struct sockaddr_storage server_storage;
+/* sock_host()'s endpoints: a request holds pointers to them, and may be
+ * judged on another thread than the one that filled it (or after that
+ * thread is gone), so they are not per thread but a process-wide ring: each
+ * call takes the next pair, which stays as it is for the next 1,023 calls
+ * (Debian's library keeps one static pair for the whole process). */
+#define CWRAP_ENDPOINT_PAIRS 1024
+static struct sockaddr_storage endpoints[CWRAP_ENDPOINT_PAIRS][2];
+static unsigned endpoint_next;
 
 char *cwrap_client_buffer(void) { return client_buffer; }
 char *cwrap_server_buffer(void) { return server_buffer; }
 char *cwrap_port_buffer(void) { return port_buffer; }
-struct sockaddr_storage *cwrap_client_storage(void) { return &client_storage; }
-struct sockaddr_storage *cwrap_server_storage(void) { return &server_storage; }
+struct sockaddr_storage *cwrap_endpoint_pair(void)
+{
+    unsigned i = __atomic_fetch_add(&endpoint_next, 1, __ATOMIC_RELAXED) % CWRAP_ENDPOINT_PAIRS;
+    memset(endpoints[i], 0, sizeof(endpoints[i]));
+    return endpoints[i];
+}
 
 static const char *log_path;
 
@@ -143,11 +156,25 @@ void cwrap_syslog(int priority, const char *message)
     int saved = errno;
 
     if (log_path) {
-        /* Opened per line: a daemon may close descriptors it did not open. */
-        int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
-        char line[BUFSIZ + 64];
-        int n = snprintf(line, sizeof(line), "tcpwrap[%d]: <%d> %s\n",
-                         (int) getpid(), priority & LOG_PRIMASK, message);
+        /* Opened per line: a daemon may close descriptors it did not open.
+         * O_NOFOLLOW: a symbolic link planted at the path is not followed
+         * (a daemon running as root must not append to whatever it names). */
+        static const char *const words[8] = {
+            "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+        };
+        int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW,
+                          0644);
+        char line[BUFSIZ + 128], stamp[32] = "";
+        struct timespec now;
+        struct tm tm;
+        int n;
+
+        /* The usual syslog shape: time, name[pid]: severity: message. */
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (gmtime_r(&now.tv_sec, &tm))
+            strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        n = snprintf(line, sizeof(line), "%s %s[%d]: %s: %s\n", stamp, program_invocation_short_name,
+                     (int) (process_id ? process_id : getpid()), words[priority & LOG_PRIMASK], message);
         if (n > (int) sizeof(line) - 1)
             n = sizeof(line) - 1;
         if (log_fd >= 0) {
@@ -300,6 +327,21 @@ const char *cwrap_program_name(void) { return program_invocation_short_name; }
 
 _Static_assert(sizeof(struct cwrap_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr mirror");
 _Static_assert(offsetof(struct cwrap_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr mirror");
+
+int cwrap_children_autoreaped(void)
+{
+    struct sigaction action;
+
+    if (sigaction(SIGCHLD, NULL, &action) != 0)
+        return 0;
+    return action.sa_handler == SIG_IGN || (action.sa_flags & SA_NOCLDWAIT) != 0;
+}
+
+long cwrap_recvfrom_direct(int fd, void *buffer, unsigned long length, int flags,
+                           struct sockaddr *address, socklen_t *address_length)
+{
+    return syscall(SYS_recvfrom, fd, buffer, length, flags, address, address_length);
+}
 
 /* Whether a loaded object's file name ends in "/libwrap.so.0" (or is it):
  * the daemon links libwrap itself. dl_iterate_phdr() makes no system call,

@@ -114,8 +114,19 @@ struct RequestOptions: OptionRunner {
     mutating func perform(_ action: OptionAction) -> OptionOutcome {
         if case .aclexec(let command) = action {
             if cwrap_dry_run() != 0 { return .proceed }
-            if mode == .library {
+            if mode == .library && cwrap_children_autoreaped() == 0 {
                 if Shell.run(command) != 0 { aclexecFailed = true }
+                return .proceed
+            }
+            if mode == .library {
+                // The process ignores SIGCHLD: waitpid() cannot tell the
+                // status (Debian's library then takes every command for a
+                // failure: an aclexec rule in hosts.deny admits everyone).
+                guard let status = Shell.runForStatus(command, closeOthers: false) else {
+                    Diag.warn("aclexec: the command's exit status is unknown: denied")
+                    return .deny
+                }
+                if status != 0 { aclexecFailed = true }
                 return .proceed
             }
             // In a daemon that serves many clients, a command per client is
@@ -126,7 +137,7 @@ struct RequestOptions: OptionRunner {
                 if RateLimit.commandWarnings.take() { Diag.warn("aclexec refused: more than 10 commands a second") }
                 return .deny
             }
-            guard let status = Shell.runDetachedStatus(command) else {
+            guard let status = Shell.runForStatus(command) else {
                 Diag.warn("aclexec: the command's exit status is unknown: denied")
                 return .deny
             }

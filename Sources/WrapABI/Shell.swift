@@ -23,12 +23,13 @@ enum Shell {
         spawnAndWait(["sh", "-c", "sh -c \"$1\" 0<&0 & exit 0", "sh"], command, stdio: stdio, closeOthers: true)
     }
 
-    /// aclexec in a resident daemon: runs a command with stdin, stdout and
-    /// stderr on /dev/null and no other descriptor of the daemon's, and
-    /// returns its exit status - learned through a pipe, so that it is known
-    /// even when the daemon ignores SIGCHLD (then the kernel reaps the shell
-    /// and waitpid() cannot tell). Nil when the status cannot be learned.
-    static func runDetachedStatus(_ command: Bytes) -> Int32? {
+    /// aclexec: runs a command with stdin, stdout and stderr on /dev/null
+    /// (with `closeOthers`, no other descriptor of the process's either;
+    /// otherwise it gets all but descriptor 3), and returns its exit status -
+    /// learned through a pipe, so that it is known even when the process
+    /// ignores SIGCHLD (then the kernel reaps the shell and waitpid() cannot
+    /// tell). Nil when the status cannot be learned.
+    static func runForStatus(_ command: Bytes, closeOthers: Bool = true) -> Int32? {
         var ends: [Int32] = [-1, -1]
         if csystem_pipe_cloexec(&ends) != 0 {
             Diag.warn("aclexec: pipe: \(Diag.errnoText())")
@@ -38,7 +39,7 @@ enum Shell {
         // The outer shell gives the command no descriptor 3 and reports its
         // status on 3; the command itself sees only 0, 1 and 2.
         let spawned = spawnAndWait(["sh", "-c", "sh -c \"$1\" 3>&-; printf %d $? >&3", "sh"], command,
-                                   stdio: -1, closeOthers: true, statusPipe: ends[1])
+                                   stdio: -1, closeOthers: closeOthers, statusPipe: ends[1])
         close(ends[1])
         var text = Bytes()
         var buffer = [UInt8](repeating: 0, count: 16)

@@ -28,8 +28,8 @@ enum Sock {
     static func host(_ r: RequestPtr) {
         setMethods(r)
         let fd = r.pointee.fd
-        let client = cwrap_client_storage()!
-        let server = cwrap_server_storage()!
+        let pair = cwrap_endpoint_pair()!
+        let client = pair, server = pair + 1
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let got = client.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
         if got < 0 {
@@ -37,7 +37,9 @@ enum Sock {
             len = socklen_t(MemoryLayout<sockaddr_storage>.size)
             var buf = [UInt8](repeating: 0, count: Int(BUFSIZ))
             let n = client.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                buf.withUnsafeMutableBytes { recvfrom(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT), sa, &len) }
+                buf.withUnsafeMutableBytes {
+                    cwrap_recvfrom_direct(fd, $0.baseAddress, UInt($0.count), Int32(MSG_PEEK | MSG_DONTWAIT), sa, &len)
+                }
             }
             if n < 0 {
                 Diag.warn("can't get client address: \(Diag.errnoText())")
@@ -160,7 +162,7 @@ func c_sock_sink(_ fd: Int32) {
     var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
     _ = withUnsafeMutablePointer(to: &ss) { p in
         p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-            buf.withUnsafeMutableBytes { recvfrom(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT), sa, &len) }
+            buf.withUnsafeMutableBytes { cwrap_recvfrom_direct(fd, $0.baseAddress, UInt($0.count), Int32(MSG_DONTWAIT), sa, &len) }
         }
     }
 }

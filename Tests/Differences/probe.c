@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,12 @@ int main(int argc, char **argv)
         request_init(&req, RQ_DAEMON, "sshd", RQ_CLIENT_ADDR, "192.0.2.7", 0);
         int verdict = hosts_access(&req);
         printf("verdict=%d uid=%d\n", verdict, (int) getuid());
+    } else if (strcmp(mode, "nochild") == 0) {
+        /* A daemon that ignores SIGCHLD (the kernel reaps its children). */
+        dry_run = 0;
+        signal(SIGCHLD, SIG_IGN);
+        request_init(&req, RQ_DAEMON, "sshd", RQ_CLIENT_ADDR, "192.0.2.7", 0);
+        printf("verdict=%d\n", hosts_access(&req));
     } else if (strcmp(mode, "reap") == 0) {
         pid_t child = fork(), got;
         int status = 0;

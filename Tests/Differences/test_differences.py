@@ -82,6 +82,19 @@ def test_aclexec_reaps_only_its_own_child(runner, tables):
     assert "waitpid=No child processes" in out, "Debian's wait() loop was expected to reap our child"
 
 
+@pytest.mark.parametrize("status", [0, 3])
+def test_aclexec_in_a_process_that_ignores_sigchld(runner, tables, status):
+    # hosts.deny: "deny when the command succeeds". With SIGCHLD ignored the
+    # kernel reaps the command, waitpid() fails, and Debian takes that for a
+    # failure: the rule does not match and everyone is admitted (fail open).
+    # Ours learns the status through a pipe.
+    allow, deny = tables("", f"ALL: ALL: aclexec exit {status}\n")
+    rc, out, *_ = runner.run("ours", "nochild", allow, deny)
+    assert out == f"verdict={0 if status == 0 else 1}\n", out
+    rc, out, *_ = runner.run("debian", "nochild", allow, deny)
+    assert out == "verdict=1\n", f"Debian was expected to admit (fail open): {out}"
+
+
 def test_spawn_leaves_other_children_alone(runner, tables):
     allow, deny = tables("ALL: ALL: spawn /bin/sleep 0.3\n", "")
     for lib in ("ours", "debian"):

@@ -149,7 +149,7 @@ def test_nginx_workers(tables, workdir, keep_env):
     assert REFUSED not in access
     # at least one refusal per worker pid? at least: all refusals are logged by the workers
     log = tables.log_text()
-    pids = set(int(m) for m in re.findall(r"tcpwrap\[(\d+)\]: <\d+> refused connect from 127\.0\.0\.3", log))
+    pids = set(int(m) for m in re.findall(r"\S+\[(\d+)\]: \w+: refused connect from 127\.0\.0\.3", log))
     assert pids and pids <= set(workers), (pids, workers)
     errlog = (workdir / "error.log").read_text()
     assert "accept4() failed" not in errlog and "accept() failed" not in errlog, errlog

@@ -51,8 +51,9 @@ const char *cwrap_pid_text(void);
 char *cwrap_client_buffer(void);  /* eval_client(): 2 * STRING_LENGTH */
 char *cwrap_server_buffer(void);  /* eval_server(): 2 * STRING_LENGTH */
 char *cwrap_port_buffer(void);    /* eval_port(): 16 */
-struct sockaddr_storage *cwrap_client_storage(void); /* sock_host() */
-struct sockaddr_storage *cwrap_server_storage(void);
+/* sock_host()'s client and server endpoints: the next pair of a
+ * process-wide ring (valid for the next 1,023 calls, from any thread). */
+struct sockaddr_storage *cwrap_endpoint_pair(void);
 
 /* syslog(priority, "%s", message): one call site for all logging. With a
  * log file set (the preload shim's TCPWRAP_LOG), lines are appended there. */
@@ -99,6 +100,16 @@ int cwrap_secure(void);
  * started in a resident daemon get none of its other descriptors. */
 int cwrap_spawn_close_from(void *actions, int lowest);
 int cwrap_is_own_address(const void *address);
+/* recvfrom(2) as a system call, past any hook (the shim's included): the
+ * library's own MSG_PEEK in sock_host() and its sink must see the datagram
+ * the daemon would, not one the shim chose. */
+long cwrap_recvfrom_direct(int fd, void *buffer, unsigned long length, int flags,
+                           struct sockaddr *address, socklen_t *address_length);
+
+/* Whether the process's children are reaped by the kernel (SIGCHLD ignored,
+ * or SA_NOCLDWAIT): then waitpid() cannot tell a child's exit status. */
+int cwrap_children_autoreaped(void);
+
 /* Whether a libwrap.so.0 (Debian's or ours) is loaded in this process. */
 int cwrap_libwrap_loaded(void);
 const char *cwrap_program_name(void);
