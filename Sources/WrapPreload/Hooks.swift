@@ -215,6 +215,8 @@ extension Shim {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &plen) }
         } == 0
         if connected { return true }
+        // An answer to a datagram the daemon itself sent from this socket.
+        if ExpectedReplies.shared.isReply(fd, from: source) { return true }
         let ok = DatagramVerdicts.shared.verdict(fd: fd, source: source, destination: destination) == .permit
         if ok { Admitted.shared.admitDatagram(source: source, daemon: Config.shared.daemonBytes) }
         return ok

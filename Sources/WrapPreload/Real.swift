@@ -13,6 +13,9 @@ typealias Accept4Fn = @convention(c) (Int32, UnsafeMutablePointer<sockaddr>?, Un
 typealias RecvfromFn = @convention(c) (Int32, UnsafeMutableRawPointer?, Int, Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?) -> Int
 typealias RecvmsgFn = @convention(c) (Int32, UnsafeMutablePointer<msghdr>?, Int32) -> Int
 typealias RecvmmsgFn = @convention(c) (Int32, UnsafeMutablePointer<cwrap_mmsghdr>?, UInt32, Int32, UnsafeMutablePointer<timespec>?) -> Int32
+typealias SendtoFn = @convention(c) (Int32, UnsafeRawPointer?, Int, Int32, UnsafePointer<sockaddr>?, socklen_t) -> Int
+typealias SendmsgFn = @convention(c) (Int32, UnsafePointer<msghdr>?, Int32) -> Int
+typealias SendmmsgFn = @convention(c) (Int32, UnsafeMutablePointer<cwrap_mmsghdr>?, UInt32, Int32) -> Int32
 
 final class Real: @unchecked Sendable {
     static let shared = Real()
@@ -22,6 +25,9 @@ final class Real: @unchecked Sendable {
     let recvfrom: RecvfromFn?
     let recvmsg: RecvmsgFn?
     let recvmmsg: RecvmmsgFn?
+    let sendto: SendtoFn?
+    let sendmsg: SendmsgFn?
+    let sendmmsg: SendmmsgFn?
 
     private init() {
         func find<T>(_ name: String, as: T.Type) -> T? {
@@ -34,5 +40,8 @@ final class Real: @unchecked Sendable {
         recvfrom = find("recvfrom", as: RecvfromFn.self)
         recvmsg = find("recvmsg", as: RecvmsgFn.self)
         recvmmsg = find("recvmmsg", as: RecvmmsgFn.self)
+        sendto = find("sendto", as: SendtoFn.self)
+        sendmsg = find("sendmsg", as: SendmsgFn.self)
+        sendmmsg = find("sendmmsg", as: SendmmsgFn.self)
     }
 }

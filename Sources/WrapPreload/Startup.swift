@@ -13,4 +13,5 @@ public func c_swrap_preload_prepare() {
     Engine.keep(Real.shared)
     Engine.keep(Config.shared)
     Engine.keep(DatagramVerdicts.shared)
+    Engine.keep(ExpectedReplies.shared)
 }

@@ -1,0 +1,98 @@
+// Replies.swift - datagrams that answer the daemon's own queries.
+//
+// A daemon can be a client too, on the same kind of socket it serves from:
+// dnsmasq forwards queries to its upstream resolvers through unconnected UDP
+// sockets and reads the answers there. Those answers are not requests; judged
+// as requests, they were refused (`refused connect from` the upstream) and
+// every forwarded query timed out. So the shim remembers where the daemon
+// sends datagrams (sendto, sendmsg, sendmmsg with an explicit destination):
+// a datagram that comes back on the same socket from an address and port
+// the daemon sent to within the last 30 seconds is an answer, delivered
+// without a verdict. Every other datagram is judged as before. A client the
+// shim refuses is never answered, so it never becomes such a peer; an
+// attacker who can forge the upstream's address and port could slip a
+// datagram through - as one who forges an admitted client's address can
+// anyway (see README, limits).
+
+import CSystem
+import CWrap
+import WrapABI
+import WrapCore
+
+final class ExpectedReplies: @unchecked Sendable {
+    static let shared = ExpectedReplies()
+    private let lock = cwrap_mutex_new()!
+    /// (socket, peer address and port) -> sent to; 4,096 in use, 4,096 new.
+    private var peers = SegmentedCache<Bool>(capacity: 4096, ttl: 30)
+
+    /// The socket's identity (SO_COOKIE, unique while the system runs; a
+    /// reused descriptor number is another socket) and the peer's family,
+    /// port and address.
+    private static func key(_ fd: Int32, _ peer: UnsafeRawPointer) -> Bytes? {
+        guard let address = Admitted.key(peer) else { return nil }
+        var cookie: UInt64 = 0
+        var size = socklen_t(8)
+        if getsockopt(fd, SOL_SOCKET, 57 /* SO_COOKIE */, &cookie, &size) != 0 { cookie = UInt64(UInt32(bitPattern: fd)) }
+        return withUnsafeBytes(of: cookie) { Bytes($0) } + address
+    }
+
+    /// The daemon sent a datagram from `fd` to `peer`.
+    func sent(_ fd: Int32, to peer: UnsafeRawPointer, _ length: socklen_t) {
+        guard Shim.isInet(peer, length), let k = ExpectedReplies.key(fd, peer) else { return }
+        let now = monotonicSeconds()
+        cwrap_mutex_lock(lock)
+        peers.store(k, true, now: now)
+        cwrap_mutex_unlock(lock)
+    }
+
+    /// Whether a datagram on `fd` from `source` answers one the daemon sent.
+    func isReply(_ fd: Int32, from source: UnsafeRawPointer) -> Bool {
+        guard let k = ExpectedReplies.key(fd, source) else { return false }
+        cwrap_mutex_lock(lock)
+        defer { cwrap_mutex_unlock(lock) }
+        return peers.lookup(k, now: monotonicSeconds()) != nil
+    }
+}
+
+// MARK: - The hooks: the real call, then a note of where it went.
+
+@_cdecl("sendto")
+public func hook_sendto(_ fd: Int32, _ buf: UnsafeRawPointer?, _ len: Int, _ flags: Int32,
+                        _ addr: UnsafePointer<sockaddr>?, _ addrlen: socklen_t) -> Int {
+    guard let real = Real.shared.sendto else { errno = ENOSYS; return -1 }
+    let n = real(fd, buf, len, flags, addr, addrlen)
+    if n >= 0, let addr, cwrap_hook_busy() == 0 {
+        let saved = errno
+        ExpectedReplies.shared.sent(fd, to: UnsafeRawPointer(addr), addrlen)
+        errno = saved
+    }
+    return n
+}
+
+@_cdecl("sendmsg")
+public func hook_sendmsg(_ fd: Int32, _ msg: UnsafePointer<msghdr>?, _ flags: Int32) -> Int {
+    guard let real = Real.shared.sendmsg else { errno = ENOSYS; return -1 }
+    let n = real(fd, msg, flags)
+    if n >= 0, let msg, let name = msg.pointee.msg_name, cwrap_hook_busy() == 0 {
+        let saved = errno
+        ExpectedReplies.shared.sent(fd, to: UnsafeRawPointer(name), msg.pointee.msg_namelen)
+        errno = saved
+    }
+    return n
+}
+
+@_cdecl("sendmmsg")
+public func hook_sendmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr>?, _ count: UInt32, _ flags: Int32) -> Int32 {
+    guard let real = Real.shared.sendmmsg else { errno = ENOSYS; return -1 }
+    let n = real(fd, vec, count, flags)
+    if n > 0, let vec, cwrap_hook_busy() == 0 {
+        let saved = errno
+        for i in 0..<Int(n) {
+            if let name = vec[i].msg_hdr.msg_name {
+                ExpectedReplies.shared.sent(fd, to: UnsafeRawPointer(name), vec[i].msg_hdr.msg_namelen)
+            }
+        }
+        errno = saved
+    }
+    return n
+}
