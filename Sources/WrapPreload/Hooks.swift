@@ -77,7 +77,7 @@ enum Shim {
                        _ addrlen: UnsafeMutablePointer<socklen_t>?,
                        _ real: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> Int32 {
         let saved = errno
-        var refusals = 0
+        var budget = Shim.RefusalBudget()
         while true {
             var peer = sockaddr_storage()
             var len = storageSize
@@ -107,16 +107,30 @@ enum Shim {
             // (accept() has no per-call "don't wait": if another process
             // sharing a blocking listener takes that connection first, this
             // call waits for the next one, as the daemon's own accept would.)
-            refusals += 1
-            if refusals >= maxRefusalsPerCall || !pending(listener) {
+            if !budget.spend() || !pending(listener) {
                 errno = isBlocking(listener) ? ECONNABORTED : EAGAIN
                 return -1
             }
         }
     }
 
-    /// How many refused connections or datagrams one call may pass over.
-    static let maxRefusalsPerCall = 16
+    /// How many refused connections or datagrams one call passes over, and
+    /// for how long, before it gives up: enough that an edge-triggered loop
+    /// (accept or read until EAGAIN) sees an admitted client queued behind a
+    /// crowd of refused ones; bounded, so that a flood cannot hold the call.
+    struct RefusalBudget {
+        static let maxRefusals = 1024
+        static let maxSeconds = 0.05
+        var refusals = 0
+        let start = monotonicSeconds()
+
+        /// Counts a refusal; whether the call may try the next one.
+        mutating func spend() -> Bool {
+            refusals += 1
+            if refusals >= RefusalBudget.maxRefusals { return false }
+            return refusals < 16 || monotonicSeconds() - start < RefusalBudget.maxSeconds
+        }
+    }
 
     /// Whether another connection or datagram is waiting on `fd` right now.
     static func pending(_ fd: Int32) -> Bool {
@@ -134,9 +148,8 @@ enum Shim {
 
     /// After dropping a refused datagram: go on reading only if another
     /// waits, and only so many times in one call.
-    static func nextDatagramOrAgain(_ fd: Int32, _ refusals: inout Int) -> Bool {
-        refusals += 1
-        if refusals < maxRefusalsPerCall && pending(fd) { return true }
+    static func nextDatagramOrAgain(_ fd: Int32, _ budget: inout RefusalBudget) -> Bool {
+        if budget.spend() && pending(fd) { return true }
         errno = EAGAIN
         return false
     }
@@ -288,7 +301,7 @@ public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: I
     if cwrap_hook_busy() != 0 || flags & Int32(MSG_ERRQUEUE) != 0 { return real(fd, buf, len, flags, addr, addrlen) }
     let saved = errno
     var callFlags = flags
-    var refusals = 0
+    var budget = Shim.RefusalBudget()
     while true {
         var source = sockaddr_storage()
         var slen = storageSize
@@ -304,7 +317,7 @@ public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: I
             return n
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd, &refusals) { return -1 }
+        if !Shim.nextDatagramOrAgain(fd, &budget) { return -1 }
         callFlags = flags | Int32(MSG_DONTWAIT)  // it is there: never wait for it
     }
 }
@@ -324,7 +337,7 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
     let callerFlags = msg.pointee.msg_flags
     var own = sockaddr_storage()
     var callFlags = flags
-    var refusals = 0
+    var budget = Shim.RefusalBudget()
     defer { msg.pointee.msg_name = callerName }
     func failing() -> Int {
         // The kernel writes nothing back on failure; neither do we.
@@ -360,7 +373,7 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
             return n
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd, &refusals) {
+        if !Shim.nextDatagramOrAgain(fd, &budget) {
             let e = errno
             _ = failing()
             errno = e
@@ -386,7 +399,7 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
     let msgFlags = (0..<count).map { vec[$0].msg_hdr.msg_flags }
     let own = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: count)
     var callFlags = flags
-    var refusals = 0
+    var budget = Shim.RefusalBudget()
     /// Slots from `first` on are given back as the caller left them.
     func restore(from first: Int) {
         for i in first..<count {
@@ -434,7 +447,7 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
             return Int32(kept)
         }
         if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd, &refusals) { return -1 }
+        if !Shim.nextDatagramOrAgain(fd, &budget) { return -1 }
         callFlags = flags | Int32(MSG_DONTWAIT)
     }
 }
