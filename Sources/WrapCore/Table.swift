@@ -56,8 +56,9 @@ public struct Rule: Sendable, Equatable {
 ///
 /// Both kinds carry their position in the table, so that the first match is
 /// the smaller of the first walked entry that matches (walked only up to the
-/// best indexed hit) and the best indexed hit.
-public struct CompiledTable: Sendable {
+/// best indexed hit) and the best indexed hit. A class: the cache hands out
+/// one reference per request, not a copy of a dozen collections.
+public final class CompiledTable: Sendable {
     /// The walked entries, in table order, and each one's table position.
     let walked: [TableEntry]
     let walkedPosition: [Int32]
@@ -84,7 +85,7 @@ public struct CompiledTable: Sendable {
         return out
     }
 
-    public init(entries: [TableEntry]) {
+    public convenience init(entries: [TableEntry]) {
         var builder = Builder(keepParsed: Int.max)
         for entry in entries { builder.add(entry, text: nil) }
         self.init(builder)
@@ -93,7 +94,7 @@ public struct CompiledTable: Sendable {
     /// Compiles the contents of a table file, line by line. The first
     /// `keepParsed` indexed rules are kept parsed; later ones are kept as
     /// their line's bytes and parsed again when one matches.
-    public init(contents: Bytes, keepParsed: Int = IndexedRules.defaultKeptParsed) {
+    public convenience init(contents: Bytes, keepParsed: Int = IndexedRules.defaultKeptParsed) {
         var builder = Builder(keepParsed: keepParsed)
         contents.withUnsafeBytes { raw in
             var reader = LineReader(raw)
