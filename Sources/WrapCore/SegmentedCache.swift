@@ -56,6 +56,14 @@ public struct SegmentedCache<Value> {
         entries[key] = Entry(value: value, stamp: now, isProtected: false)
     }
 
+    /// Stores a value only if the key holds none that is still fresh: the
+    /// entry keeps its first stamp, so it expires `ttl` after it was made
+    /// however often it is stored again.
+    public mutating func storeIfAbsent(_ key: Bytes, _ value: Value, now: Double) {
+        if let e = entries[key], now - e.stamp < ttl { return }
+        store(key, value, now: now)
+    }
+
     private mutating func promote(_ key: Bytes) {
         if let old = protected[protectedNext], entries[old]?.isProtected == true { entries[old] = nil }
         protected[protectedNext] = key

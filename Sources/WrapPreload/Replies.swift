@@ -7,8 +7,10 @@
 // every forwarded query timed out. So the shim remembers where the daemon
 // sends datagrams (sendto, sendmsg, sendmmsg with an explicit destination):
 // a datagram that comes back on the same socket from an address and port
-// the daemon sent to within the last 30 seconds is an answer, delivered
-// without a verdict. Every other datagram is judged as before. A client the
+// the daemon first sent to less than 10 seconds ago is an answer, delivered
+// without a verdict. (The window is not renewed by later sends: a client
+// the daemon keeps answering is judged again 10 seconds on, so a table
+// edit that refuses it takes effect within 10 seconds.) Every other datagram is judged as before. A client the
 // shim refuses is never answered, so it never becomes such a peer; an
 // attacker who can forge the upstream's address and port could slip a
 // datagram through - as one who forges an admitted client's address can
@@ -23,7 +25,7 @@ final class ExpectedReplies: @unchecked Sendable {
     static let shared = ExpectedReplies()
     private let lock = cwrap_mutex_new()!
     /// (socket, peer address and port) -> sent to; 4,096 in use, 4,096 new.
-    private var peers = SegmentedCache<Bool>(capacity: 4096, ttl: 30)
+    private var peers = SegmentedCache<Bool>(capacity: 4096, ttl: 10)
 
     /// The socket's identity (SO_COOKIE, unique while the system runs; a
     /// reused descriptor number is another socket) and the peer's family,
@@ -41,7 +43,7 @@ final class ExpectedReplies: @unchecked Sendable {
         guard Shim.isInet(peer, length), let k = ExpectedReplies.key(fd, peer) else { return }
         let now = monotonicSeconds()
         cwrap_mutex_lock(lock)
-        peers.store(k, true, now: now)
+        peers.storeIfAbsent(k, true, now: now)
         cwrap_mutex_unlock(lock)
     }
 

@@ -355,3 +355,15 @@ enum URLPath {
     // Entries expire ttl after they were stored.
     #expect(cache.lookup(real[0], now: now + 1.5) == nil)
 }
+
+/// storeIfAbsent keeps an entry's first stamp: it expires ttl after it was
+/// made, however often it is stored again (the shim's reply window).
+@Test func storeIfAbsentDoesNotRenew() {
+    var cache = SegmentedCache<Bool>(capacity: 8, ttl: 10)
+    cache.storeIfAbsent([1], true, now: 0)
+    cache.storeIfAbsent([1], true, now: 9)
+    #expect(cache.lookup([1], now: 9.5) == true)
+    #expect(cache.lookup([1], now: 10.5) == nil)
+    cache.storeIfAbsent([1], true, now: 11)
+    #expect(cache.lookup([1], now: 20.5) == true)
+}
