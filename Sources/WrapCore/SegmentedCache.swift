@@ -18,17 +18,31 @@ public struct SegmentedCache<Value> {
     }
 
     private var entries: [Bytes: Entry] = [:]
-    private var probation: [Bytes?]
+    /// Each segment's keys, oldest at `next` once the ring is full; the rings
+    /// grow as keys come (an idle cache costs nothing, not even at load).
+    private var probation: [Bytes] = []
     private var probationNext = 0
-    private var protected: [Bytes?]
+    private var protected: [Bytes] = []
     private var protectedNext = 0
+    private let capacity: Int
     public let ttl: Double
 
     /// At most `capacity` keys in each segment.
     public init(capacity: Int, ttl: Double) {
-        probation = [Bytes?](repeating: nil, count: max(capacity, 1))
-        protected = [Bytes?](repeating: nil, count: max(capacity, 1))
+        self.capacity = max(capacity, 1)
         self.ttl = ttl
+    }
+
+    /// Puts `key` in a ring; returns the key it pushed out, if it was full.
+    private func push(_ key: Bytes, _ ring: inout [Bytes], _ next: inout Int) -> Bytes? {
+        if ring.count < capacity {
+            ring.append(key)
+            return nil
+        }
+        let old = ring[next]
+        ring[next] = key
+        next = (next + 1) % capacity
+        return old
     }
 
     public var count: Int { entries.count }
@@ -50,9 +64,7 @@ public struct SegmentedCache<Value> {
             entries[key] = e
             return
         }
-        if let old = probation[probationNext], entries[old]?.isProtected == false { entries[old] = nil }
-        probation[probationNext] = key
-        probationNext = (probationNext + 1) % probation.count
+        if let old = push(key, &probation, &probationNext), entries[old]?.isProtected == false { entries[old] = nil }
         entries[key] = Entry(value: value, stamp: now, isProtected: false)
     }
 
@@ -65,9 +77,7 @@ public struct SegmentedCache<Value> {
     }
 
     private mutating func promote(_ key: Bytes) {
-        if let old = protected[protectedNext], entries[old]?.isProtected == true { entries[old] = nil }
-        protected[protectedNext] = key
-        protectedNext = (protectedNext + 1) % protected.count
+        if let old = push(key, &protected, &protectedNext), entries[old]?.isProtected == true { entries[old] = nil }
         entries[key]?.isProtected = true
     }
 }
