@@ -57,6 +57,11 @@ final class ExpectedReplies: @unchecked Sendable {
 }
 
 // MARK: - The hooks: the real call, then a note of where it went.
+//
+// They never wait beyond the real call; errno is the real call's. Noting a
+// destination takes a lock and may allocate: not for signal handlers (the
+// pass-through paths, without a destination or when it is not IP, do
+// neither).
 
 @_cdecl("sendto")
 public func hook_sendto(_ fd: Int32, _ buf: UnsafeRawPointer?, _ len: Int, _ flags: Int32,
