@@ -26,6 +26,7 @@ def test_install_into_destdir(tmp_path):
     lib = root / "lib"
     assert (lib / "libwrap.so").resolve() == (lib / "libwrap.so.0").resolve()
     assert (lib / "libwrap_preload.so").is_file()
+    assert os.access(root / "bin" / "tcpwrap", os.X_OK)
     assert (root / "include" / "tcpd.h").read_text() == (REPO / "Include" / "tcpd.h").read_text()
     # A program built against the installed header and library runs on it.
     prog = tmp_path / "prog.c"
