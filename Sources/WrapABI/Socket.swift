@@ -10,6 +10,39 @@ import CWrap
 import CSystem
 import WrapCore
 
+/// Verified client names per address, for a process that serves many
+/// clients (enabled by the shim at load; libwrap.so.0 alone looks a name up
+/// for every request, as Debian's does). 4,096 addresses in use and 4,096
+/// new ones; an answer is kept 30 seconds.
+public final class NameCache: @unchecked Sendable {
+    public static let shared = NameCache()
+    private let lock = cwrap_mutex_new()!
+    private var names = SegmentedCache<Bytes>(capacity: 4096, ttl: 30)
+    public private(set) var enabled = false
+
+    /// Turns the cache on (once, at load, before any thread can ask).
+    public func enable() { enabled = true }
+
+    static func withoutPort(_ key: Bytes) -> Bytes {
+        var k = key
+        k[2] = 0; k[3] = 0
+        return k
+    }
+
+    func get(_ key: Bytes) -> Bytes? {
+        cwrap_mutex_lock(lock)
+        defer { cwrap_mutex_unlock(lock) }
+        return names.lookup(key, now: monotonicSeconds())
+    }
+
+    func put(_ key: Bytes, _ name: Bytes) {
+        let now = monotonicSeconds()
+        cwrap_mutex_lock(lock)
+        names.store(key, name, now: now)
+        cwrap_mutex_unlock(lock)
+    }
+}
+
 enum Sock {
     static func sockaddrLength(_ sa: UnsafeMutableRawPointer) -> socklen_t {
         sa.load(as: sa_family_t.self) == sa_family_t(AF_INET)
@@ -68,6 +101,22 @@ enum Sock {
     /// IPv6 client is looked up as the IPv4 address it is.
     static func hostname(_ h: HostPtr) {
         guard let sin = h.pointee.sin else { return }
+        // In a daemon that serves many clients (the shim), a client's name
+        // is looked up (reverse, then forward to verify) once per 30 seconds,
+        // not once per connection: the answer, verified name or "paranoid",
+        // is kept per address in a cache of fixed size.
+        guard NameCache.shared.enabled, let key = Admitted.key(UnsafeRawPointer(sin)).map(NameCache.withoutPort) else {
+            return lookUp(h, sin)
+        }
+        if let name = NameCache.shared.get(key) {
+            storeCString(Fields.name(h), name)
+            return
+        }
+        lookUp(h, sin)
+        NameCache.shared.put(key, bytes(Fields.name(h)))
+    }
+
+    static func lookUp(_ h: HostPtr, _ sin: UnsafeMutablePointer<sockaddr_in>) {
         var v4 = sockaddr_in()
         let sa = UnsafeMutableRawPointer(sin)
         if sa.load(as: sa_family_t.self) == sa_family_t(AF_INET6) {

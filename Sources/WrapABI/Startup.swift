@@ -18,4 +18,5 @@ public func c_swrap_prepare() {
     Engine.keep(RefusalLog.shared)
     Engine.keep(RateLimit.commands)
     Engine.keep(RateLimit.commandWarnings)
+    Engine.keep(NameCache.shared)
 }

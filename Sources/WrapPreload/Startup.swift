@@ -14,4 +14,5 @@ public func c_swrap_preload_prepare() {
     Engine.keep(Config.shared)
     Engine.keep(DatagramVerdicts.shared)
     Engine.keep(ExpectedReplies.shared)
+    NameCache.shared.enable()   // a daemon's clients come back: one lookup per 30 s each
 }
