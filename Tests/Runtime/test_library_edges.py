@@ -81,8 +81,8 @@ def test_log_file_is_not_followed_through_a_symlink_and_has_syslog_shape(endpoin
     assert (tmp_path / "log").is_symlink()
     # A plain file: lines like "2026-11-29T22:30:00Z endpoints[123]: warning: refused connect from ..."
     os.unlink(tmp_path / "log")
+    (tmp_path / "port").unlink()   # the first run's port: wait for the new one
     p, port = start(endpoints, "peek", tmp_path, shim_env(tmp_path, "ALL: 127.0.0.2\n"))
-    (tmp_path / "port").unlink()
     s.sendto(b"x", ("127.0.0.1", port))
     p.communicate(timeout=15)
     text = (tmp_path / "log").read_text()
