@@ -120,15 +120,18 @@ OPT_PCT = ["%a", "%A", "%c", "%d", "%h", "%H", "%n", "%N", "%p", "%r", "%R", "%s
 
 
 def rcase(r, s):
-    """Randomly change the case of a string (matching is case-insensitive)."""
+    """Randomly change the case of a string (matching is case-insensitive).
+    A character whose other case is not a byte (\xff's is U+0178) stays."""
+    def byte(c, changed):
+        return changed if len(changed) == 1 and ord(changed) < 256 else c
     k = r.random()
     if k < 0.6:
         return s
     if k < 0.75:
-        return s.upper()
+        return "".join(byte(c, c.upper()) for c in s)
     if k < 0.85:
-        return s.lower()
-    return "".join(c.upper() if r.random() < 0.5 else c.lower() for c in s)
+        return "".join(byte(c, c.lower()) for c in s)
+    return "".join(byte(c, c.upper()) if r.random() < 0.5 else byte(c, c.lower()) for c in s)
 
 
 class Gen:
