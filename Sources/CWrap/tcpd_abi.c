@@ -128,23 +128,64 @@ const char *cwrap_pid_text(void)
 static __thread char client_buffer[2 * STRING_LENGTH];
 static __thread char server_buffer[2 * STRING_LENGTH];
 static __thread char port_buffer[16];
-/* sock_host()'s endpoints: a request holds pointers to them, and may be
- * judged on another thread than the one that filled it (or after that
- * thread is gone), so they are not per thread but a process-wide ring: each
- * call takes the next pair, which stays as it is for the next 1,023 calls
- * (Debian's library keeps one static pair for the whole process). */
-#define CWRAP_ENDPOINT_PAIRS 1024
-static struct sockaddr_storage endpoints[CWRAP_ENDPOINT_PAIRS][2];
-static unsigned endpoint_next;
+/* sock_host()'s endpoints. A request holds pointers to them and may be
+ * judged on another thread than the one that filled it, or after that
+ * thread is gone; Debian's library keeps one static pair for the process.
+ * Here each thread takes its pairs from a ring of its own (so other
+ * threads' requests never overwrite them: a request's addresses stay as
+ * they are for its thread's next 15 calls), and a ring is never freed: when
+ * its thread exits it goes back to a free list for the next new thread. */
+#define CWRAP_ENDPOINT_PAIRS 16
+struct endpoint_ring {
+    struct sockaddr_storage pairs[CWRAP_ENDPOINT_PAIRS][2];
+    unsigned next;
+    struct endpoint_ring *free_next;
+};
+static __thread struct endpoint_ring *my_ring;
+static struct endpoint_ring *free_rings;
+static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t ring_key;
+
+static void ring_release(void *ring)
+{
+    struct endpoint_ring *r = ring;
+
+    pthread_mutex_lock(&rings_lock);
+    r->free_next = free_rings;
+    free_rings = r;
+    pthread_mutex_unlock(&rings_lock);
+}
+
+static struct endpoint_ring *ring_take(void)
+{
+    struct endpoint_ring *r;
+
+    pthread_mutex_lock(&rings_lock);
+    r = free_rings;
+    if (r)
+        free_rings = r->free_next;
+    pthread_mutex_unlock(&rings_lock);
+    if (!r && !(r = calloc(1, sizeof *r)))
+        return NULL;
+    pthread_setspecific(ring_key, r);   /* given back when the thread exits */
+    return r;
+}
 
 char *cwrap_client_buffer(void) { return client_buffer; }
 char *cwrap_server_buffer(void) { return server_buffer; }
 char *cwrap_port_buffer(void) { return port_buffer; }
 struct sockaddr_storage *cwrap_endpoint_pair(void)
 {
-    unsigned i = __atomic_fetch_add(&endpoint_next, 1, __ATOMIC_RELAXED) % CWRAP_ENDPOINT_PAIRS;
-    memset(endpoints[i], 0, sizeof(endpoints[i]));
-    return endpoints[i];
+    static struct sockaddr_storage fallback[2];   /* only if no memory is left */
+    struct endpoint_ring *r = my_ring ? my_ring : (my_ring = ring_take());
+    struct sockaddr_storage *pair;
+
+    if (!r)
+        pair = fallback;
+    else
+        pair = r->pairs[r->next++ % CWRAP_ENDPOINT_PAIRS];
+    memset(pair, 0, 2 * sizeof *pair);
+    return pair;
 }
 
 static const char *log_path;
@@ -416,6 +457,7 @@ static void before_fork(void)
 {
     int i;
 
+    pthread_mutex_lock(&rings_lock);
     pthread_mutex_lock(&registry);
     for (i = 0; i < mutex_count; i++)
         pthread_mutex_lock(&mutexes[i]);
@@ -428,6 +470,7 @@ static void after_fork(void)
     for (i = mutex_count - 1; i >= 0; i--)
         pthread_mutex_unlock(&mutexes[i]);
     pthread_mutex_unlock(&registry);
+    pthread_mutex_unlock(&rings_lock);
 }
 
 static void in_child(void)
@@ -473,8 +516,15 @@ int cwrap_spawn_close_from(void *actions, int lowest)
  * before the host can call in from any thread (see
  * Sources/WrapCore/Startup.swift). A constructor is C's; Swift has none.
  */
+/* At dlclose(): no thread may call back into this code when it exits. */
+__attribute__((destructor)) static void cwrap_unload(void)
+{
+    pthread_key_delete(ring_key);
+}
+
 __attribute__((constructor)) static void cwrap_load(void)
 {
+    pthread_key_create(&ring_key, ring_release);
     pthread_once(&atfork_once, register_atfork);
     swrap_prepare();
 }

@@ -42,12 +42,20 @@ public final class Admitted: @unchecked Sendable {
         return daemon + [0] + k
     }
 
-    /// The family, port and address bytes of a socket address.
-    public static func key(_ sa: UnsafeRawPointer) -> [UInt8]? {
+    /// The family, port and address bytes of a socket address (the port
+    /// zeroed when `withPort` is false: a verdict or a name cannot depend on it).
+    public static func key(_ sa: UnsafeRawPointer, withPort: Bool = true) -> [UInt8]? {
         let family = sa.load(as: sa_family_t.self)
-        if family == sa_family_t(AF_INET) { return Array(UnsafeRawBufferPointer(start: sa, count: 8)) }
-        if family == sa_family_t(AF_INET6) { return Array(UnsafeRawBufferPointer(start: sa, count: 4)) + Array(UnsafeRawBufferPointer(start: sa + 8, count: 16)) }
-        return nil
+        var k: [UInt8]
+        if family == sa_family_t(AF_INET) {
+            k = Array(UnsafeRawBufferPointer(start: sa, count: 8))
+        } else if family == sa_family_t(AF_INET6) {
+            k = Array(UnsafeRawBufferPointer(start: sa, count: 4)) + Array(UnsafeRawBufferPointer(start: sa + 8, count: 16))
+        } else {
+            return nil
+        }
+        if !withPort { k[2] = 0; k[3] = 0 }
+        return k
     }
 
     /// Set once, at load time, before any thread can ask: read without the lock.

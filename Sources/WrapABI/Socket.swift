@@ -16,31 +16,11 @@ import WrapCore
 /// new ones; an answer is kept 30 seconds.
 public final class NameCache: @unchecked Sendable {
     public static let shared = NameCache()
-    private let lock = cwrap_mutex_new()!
-    private var names = SegmentedCache<Bytes>(capacity: 4096, ttl: 30)
+    let names = SharedCache<Bytes>(capacity: 4096, ttl: 30)
     public private(set) var enabled = false
 
     /// Turns the cache on (once, at load, before any thread can ask).
     public func enable() { enabled = true }
-
-    static func withoutPort(_ key: Bytes) -> Bytes {
-        var k = key
-        k[2] = 0; k[3] = 0
-        return k
-    }
-
-    func get(_ key: Bytes) -> Bytes? {
-        cwrap_mutex_lock(lock)
-        defer { cwrap_mutex_unlock(lock) }
-        return names.lookup(key, now: monotonicSeconds())
-    }
-
-    func put(_ key: Bytes, _ name: Bytes) {
-        let now = monotonicSeconds()
-        cwrap_mutex_lock(lock)
-        names.store(key, name, now: now)
-        cwrap_mutex_unlock(lock)
-    }
 }
 
 enum Sock {
@@ -105,15 +85,15 @@ enum Sock {
         // is looked up (reverse, then forward to verify) once per 30 seconds,
         // not once per connection: the answer, verified name or "paranoid",
         // is kept per address in a cache of fixed size.
-        guard NameCache.shared.enabled, let key = Admitted.key(UnsafeRawPointer(sin)).map(NameCache.withoutPort) else {
+        guard NameCache.shared.enabled, let key = Admitted.key(UnsafeRawPointer(sin), withPort: false) else {
             return lookUp(h, sin)
         }
-        if let name = NameCache.shared.get(key) {
+        if let name = NameCache.shared.names.get(key) {
             storeCString(Fields.name(h), name)
             return
         }
         lookUp(h, sin)
-        NameCache.shared.put(key, bytes(Fields.name(h)))
+        NameCache.shared.names.put(key, bytes(Fields.name(h)))
     }
 
     static func lookUp(_ h: HostPtr, _ sin: UnsafeMutablePointer<sockaddr_in>) {

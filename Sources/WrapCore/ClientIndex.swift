@@ -224,10 +224,14 @@ struct ClientIndex: Sendable {
         return best
     }
 
-    /// The first slot with a name word for which `accepts` is true: the
-    /// matcher walks that rule, so that the name is looked up where libwrap would.
-    func firstNameRule(_ accepts: (Int32) -> Bool) -> Int32 {
-        for i in nameRules where accepts(i) { return i }
+    /// The first slot before `before` with a name word for which `accepts`
+    /// is true: the matcher walks that rule, so that the name is looked up
+    /// where libwrap would. (None after the first address hit can matter.)
+    func firstNameRule(before: Int32, _ accepts: (Int32) -> Bool) -> Int32 {
+        for i in nameRules {
+            if i > before { break }
+            if accepts(i) { return i }
+        }
         return Int32.max
     }
 }

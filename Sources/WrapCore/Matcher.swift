@@ -64,7 +64,7 @@ public enum Matcher {
         if !index.isEmpty {
             let address = ctx.hostAddr(.client)
             hit = index.firstHit(address) { daemonMatches($0, &ctx) }
-            if !index.nameRules.isEmpty { nameRule = index.firstNameRule { daemonMatches($0, &ctx) } }
+            if !index.nameRules.isEmpty { nameRule = index.firstNameRule(before: hit) { daemonMatches($0, &ctx) } }
         }
         var result = TableMatch.none
         var walkedNameRule = false

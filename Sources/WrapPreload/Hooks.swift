@@ -164,8 +164,7 @@ enum Shim {
 /// the sources in use (see SegmentedCache).
 final class DatagramVerdicts: @unchecked Sendable {
     static let shared = DatagramVerdicts()
-    private let lock = cwrap_mutex_new()!
-    private var cache = SegmentedCache<Access.Verdict>(capacity: 4096, ttl: 1.0)
+    private let cache = SharedCache<Access.Verdict>(capacity: 4096, ttl: 1.0)
 
     init() {}
 
@@ -187,12 +186,9 @@ final class DatagramVerdicts: @unchecked Sendable {
                 }
             }
         }
-        var key = sourceKey(source)
+        var key = Admitted.key(source, withPort: false) ?? []
         if haveLocal, let l = withUnsafePointer(to: &local, { Admitted.key(UnsafeRawPointer($0)) }) { key += [0] + l }
-        cwrap_mutex_lock(lock)
-        let hit = cache.lookup(key, now: monotonicSeconds())
-        cwrap_mutex_unlock(lock)
-        if let hit { return hit }
+        if let hit = cache.get(key) { return hit }
         let v = Shim.busy {
             Config.shared.daemon.withUnsafeBufferPointer { d in
                 withUnsafeMutablePointer(to: &local) { l in
@@ -201,18 +197,8 @@ final class DatagramVerdicts: @unchecked Sendable {
                 }
             }
         }
-        let decided = monotonicSeconds()   // stamped when decided: a slow decision is not stored expired
-        cwrap_mutex_lock(lock)
-        cache.store(key, v, now: decided)
-        cwrap_mutex_unlock(lock)
+        cache.put(key, v)   // stamped when decided: a slow decision is not stored expired
         return v
-    }
-
-    /// The family and address, without the port (the verdict cannot depend on it).
-    func sourceKey(_ sa: UnsafeRawPointer) -> [UInt8] {
-        guard var k = Admitted.key(sa) else { return [] }
-        k[2] = 0; k[3] = 0  // port
-        return k
     }
 }
 

@@ -23,9 +23,8 @@ import WrapCore
 
 final class ExpectedReplies: @unchecked Sendable {
     static let shared = ExpectedReplies()
-    private let lock = cwrap_mutex_new()!
     /// (socket, peer address and port) -> sent to; 4,096 in use, 4,096 new.
-    private var peers = SegmentedCache<Bool>(capacity: 4096, ttl: 10)
+    private let peers = SharedCache<Bool>(capacity: 4096, ttl: 10)
 
     /// The socket's identity (SO_COOKIE, unique while the system runs; a
     /// reused descriptor number is another socket) and the peer's family,
@@ -41,18 +40,13 @@ final class ExpectedReplies: @unchecked Sendable {
     /// The daemon sent a datagram from `fd` to `peer`.
     func sent(_ fd: Int32, to peer: UnsafeRawPointer, _ length: socklen_t) {
         guard Shim.isInet(peer, length), let k = ExpectedReplies.key(fd, peer) else { return }
-        let now = monotonicSeconds()
-        cwrap_mutex_lock(lock)
-        peers.storeIfAbsent(k, true, now: now)
-        cwrap_mutex_unlock(lock)
+        peers.putIfAbsent(k, true)
     }
 
     /// Whether a datagram on `fd` from `source` answers one the daemon sent.
     func isReply(_ fd: Int32, from source: UnsafeRawPointer) -> Bool {
         guard let k = ExpectedReplies.key(fd, source) else { return false }
-        cwrap_mutex_lock(lock)
-        defer { cwrap_mutex_unlock(lock) }
-        return peers.lookup(k, now: monotonicSeconds()) != nil
+        return peers.get(k) != nil
     }
 }
 

@@ -51,8 +51,9 @@ const char *cwrap_pid_text(void);
 char *cwrap_client_buffer(void);  /* eval_client(): 2 * STRING_LENGTH */
 char *cwrap_server_buffer(void);  /* eval_server(): 2 * STRING_LENGTH */
 char *cwrap_port_buffer(void);    /* eval_port(): 16 */
-/* sock_host()'s client and server endpoints: the next pair of a
- * process-wide ring (valid for the next 1,023 calls, from any thread). */
+/* sock_host()'s client and server endpoints: the next pair of the calling
+ * thread's ring (valid for its next 15 calls, read from any thread, and
+ * after the thread is gone). */
 struct sockaddr_storage *cwrap_endpoint_pair(void);
 
 /* syslog(priority, "%s", message): one call site for all logging. With a
