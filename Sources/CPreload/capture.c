@@ -108,6 +108,7 @@ __attribute__((constructor)) static void cpreload_capture(void)
     }
     swrap_prepare();
     swrap_preload_prepare();
+    cpreload_register_fork_handler();
     errno = saved;
 }
 

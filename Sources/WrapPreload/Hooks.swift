@@ -1,19 +1,22 @@
 // Hooks.swift - accept(), accept4(), recvfrom(), recvmsg(), recvmmsg().
 //
-// Each hook calls the real function first and passes through anything that
-// is not an IPv4/IPv6 peer (AF_UNIX, a connected datagram socket, a stream
-// socket's recvfrom). A refused connection is reset and closed, a refused
-// datagram dropped, and the next one taken if one is already waiting. If
-// none is, the call fails as if the refused one had never arrived: EAGAIN
-// (non-blocking sockets, and datagram receives), or ECONNABORTED for a
-// blocking listener - never a wait, because daemons such as rpcbind poll
-// several blocking sockets and call accept()/recvmsg() only on the one that
-// is ready; waiting there would stop them serving all the others. errno is
-// the caller's on every successful return.
+// Each hook first hands out a client a wait hook already admitted and held
+// (Readiness.swift), then calls the real function, passing through anything
+// that is not an IPv4/IPv6 peer (AF_UNIX, a connected datagram socket, a
+// stream socket's recvfrom). A refused connection is reset and closed, a
+// refused datagram dropped, and the next one taken if one is already
+// waiting. If none is, the call does what the real one would have done had
+// the refused client never arrived: on a blocking socket it waits for the
+// next admitted client (nc, openssl s_server); on a non-blocking one (or
+// with MSG_DONTWAIT) it fails with EAGAIN. Daemons that poll blocking
+// sockets (rpcbind, PostgreSQL) are never woken for a refused client in the
+// first place (Waits.swift), so they are not held in one. errno is the
+// caller's on every successful return.
 //
 // While the shim works (name lookups, ident, /file lists) its own calls pass
 // straight through (a per-thread busy flag).
 
+import CPreload
 import CWrap
 import CSystem
 import WrapABI
@@ -74,9 +77,18 @@ enum Shim {
 
     /// accept() and accept4(): the next admitted connection.
     static func accept(_ listener: Int32, _ addr: UnsafeMutablePointer<sockaddr>?,
-                       _ addrlen: UnsafeMutablePointer<socklen_t>?,
+                       _ addrlen: UnsafeMutablePointer<socklen_t>?, flags: Int32,
                        _ real: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> Int32 {
         let saved = errno
+        let before = Kind.serve(listener)
+        if let held = Held.shared.takeConnection(listener) {
+            handOut(held, flags: flags)
+            withUnsafePointer(to: held.peer) {
+                copyOut(UnsafeRawPointer($0), held.length, addr.map { UnsafeMutableRawPointer($0) }, addrlen)
+            }
+            errno = saved
+            return held.fd
+        }
         var budget = Shim.RefusalBudget()
         while true {
             var peer = sockaddr_storage()
@@ -85,6 +97,7 @@ enum Shim {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { real(listener, $0, &len) }
             }
             if fd < 0 { return fd }
+            cpreload_set_kind(fd, Kind.other)
             let inet = withUnsafePointer(to: &peer) { isInet(UnsafeRawPointer($0), len) }
             let verdict: Access.Verdict = inet ? admitConnection(fd, &peer) : .permit
             switch verdict {
@@ -102,15 +115,31 @@ enum Shim {
             case .handedOff:
                 close(fd)  // the twist command has its own copy
             }
-            // Take the next one only if it is already there, and not forever:
-            // a flood of refused clients must not keep this call from returning.
-            // (accept() has no per-call "don't wait": if another process
-            // sharing a blocking listener takes that connection first, this
-            // call waits for the next one, as the daemon's own accept would.)
-            if !budget.spend() || !pending(listener) {
-                errno = isBlocking(listener) ? ECONNABORTED : EAGAIN
-                return -1
-            }
+            // A blocking accept() waits for the next client, as the real one
+            // would have; a non-blocking one takes the next only if it is
+            // already there, and not forever: a flood of refused clients
+            // must not keep the call from returning. What it leaves is
+            // looked at in the daemon's next wait.
+            // (Once only, for a socket the daemon was woken for before it
+            // was served, so its wait was not filtered: a daemon that polls
+            // several blocking listeners must not be held in this one. It
+            // gets the error Linux's accept gives for a connection that
+            // went away before it was taken.)
+            let blocking = isBlocking(listener)
+            if blocking && before & (Kind.served | Kind.polled) != Kind.polled { continue }
+            if budget.spend() && pending(listener) { continue }
+            if pending(listener) { cpreload_add_kind_bits(listener, Kind.look) }
+            errno = blocking ? ECONNABORTED : EAGAIN
+            return -1
+        }
+    }
+
+    /// A held connection (accepted close-on-exec and blocking) gets the
+    /// flags the daemon's own accept4() asked for.
+    static func handOut(_ c: Held.Connection, flags: Int32) {
+        if flags & Int32(SOCK_CLOEXEC.rawValue) == 0 { _ = csystem_set_fd_flags(c.fd, 0) }
+        if flags & Int32(SOCK_NONBLOCK.rawValue) != 0 {
+            _ = csystem_set_flags(c.fd, csystem_get_flags(c.fd) | O_NONBLOCK)
         }
     }
 
@@ -135,6 +164,7 @@ enum Shim {
     /// Whether another connection or datagram is waiting on `fd` right now.
     static func pending(_ fd: Int32) -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard let poll = Real.shared.poll else { return false }
         while true {
             let n = poll(&p, 1, 0)
             if n >= 0 { return n > 0 && p.revents & Int16(POLLIN) != 0 }
@@ -146,12 +176,24 @@ enum Shim {
         csystem_get_flags(fd) & O_NONBLOCK == 0
     }
 
-    /// After dropping a refused datagram: go on reading only if another
-    /// waits, and only so many times in one call.
-    static func nextDatagramOrAgain(_ fd: Int32, _ budget: inout RefusalBudget) -> Bool {
-        if budget.spend() && pending(fd) { return true }
+    /// After dropping a refused datagram: the flags for the next read, or
+    /// nil (errno EAGAIN) when the call must return. A blocking read waits
+    /// for the next datagram, as the real one would have; a non-blocking one
+    /// reads on only if another waits, and only so many times in one call.
+    static func nextDatagram(_ fd: Int32, _ flags: Int32, wait: Bool, _ budget: inout RefusalBudget) -> Int32? {
+        if wait && flags & Int32(MSG_DONTWAIT) == 0 && isBlocking(fd) { return flags }
+        if budget.spend() && pending(fd) { return flags | Int32(MSG_DONTWAIT) }
+        if pending(fd) { cpreload_add_kind_bits(fd, Kind.look) }
         errno = EAGAIN
-        return false
+        return nil
+    }
+
+    /// Takes a refused datagram off the queue: the one received, unless it
+    /// was only peeked at (then the head, judged again if it is not that one).
+    /// Whether the next read should deliver a held datagram.
+    static func dropRefused(_ fd: Int32, _ flags: Int32, _ source: UnsafeRawPointer) -> Bool {
+        guard flags & Int32(MSG_PEEK) != 0 else { return false }
+        return busy { takeRefusedHead(fd, refused: source) } == .held
     }
 }
 
@@ -235,32 +277,95 @@ extension Shim {
 
     /// The destination address of a received datagram, from IP_PKTINFO or
     /// IPV6_PKTINFO control data if the daemon asked for it.
-    static func packetDestination(_ msg: msghdr) -> [UInt8]? {
-        guard let control = msg.msg_control, msg.msg_controllen >= 16 else { return nil }
-        let total = Int(msg.msg_controllen)
-        var offset = 0
-        while offset + 16 <= total {
-            let length = control.loadUnaligned(fromByteOffset: offset, as: Int.self)   // cmsg_len
-            let level = control.loadUnaligned(fromByteOffset: offset + 8, as: Int32.self)
-            let type = control.loadUnaligned(fromByteOffset: offset + 12, as: Int32.self)
-            if length < 16 || offset + length > total { return nil }
-            let data = control + offset + 16
-            if level == Int32(IPPROTO_IP) && type == Int32(IP_PKTINFO) && length >= 16 + 12 {
-                return Array(UnsafeRawBufferPointer(start: data + 8, count: 4))      // ipi_addr
-            }
-            if level == Int32(IPPROTO_IPV6) && type == 50 /* IPV6_PKTINFO */ && length >= 16 + 20 {
-                return Array(UnsafeRawBufferPointer(start: data, count: 16))         // ipi6_addr
-            }
-            offset += (length + 7) & ~7
+    static func destination(_ msg: msghdr) -> [UInt8]? {
+        var m = msg
+        var out = (UInt64(0), UInt64(0))
+        let n = withUnsafeMutableBytes(of: &out) {
+            cpreload_packet_destination(&m, $0.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
-        return nil
+        return n > 0 ? withUnsafeBytes(of: &out) { Array($0.prefix(Int(n))) } : nil
+    }
+}
+
+// MARK: - The receive loop
+
+extension Shim {
+    /// The one refusal loop of the receive hooks. `call(flags)` makes the
+    /// real call (its result; < 0 has errno set); `judge(n, refused)`
+    /// judges what it received and returns what the hook returns, or nil if
+    /// all of it was refused (the first refused source in `refused`);
+    /// `held(d)` hands out a datagram a wait hook held; `failed()` gives
+    /// the caller's structures back as they were.
+    static func receive(_ fd: Int32, _ flags: Int32,
+                        held: (Held.Datagram) -> Int,
+                        call: (Int32) -> Int,
+                        judge: (Int, UnsafeMutablePointer<sockaddr_storage>) -> Int?,
+                        failed: () -> Void) -> Int {
+        let saved = errno
+        let before = Kind.serve(fd)
+        var callFlags = flags
+        var budget = RefusalBudget()
+        while true {
+            if let d = Held.shared.takeDatagram(fd, peek: flags & Int32(MSG_PEEK) != 0) {
+                let n = held(d)
+                errno = saved
+                return n
+            }
+            let n = call(callFlags)
+            if n < 0 {
+                let e = errno
+                failed()
+                errno = e
+                return n
+            }
+            var refused = sockaddr_storage()
+            if let kept = judge(n, &refused) {
+                errno = saved
+                return kept
+            }
+            if withUnsafePointer(to: &refused, { dropRefused(fd, flags, UnsafeRawPointer($0)) }) { continue }
+            guard let next = nextDatagram(fd, flags, wait: before & (Kind.served | Kind.polled) != Kind.polled, &budget) else {
+                failed()
+                errno = EAGAIN
+                return -1
+            }
+            callFlags = next
+        }
     }
 
-    /// Throws away a datagram that was only peeked at.
-    static func discardPeeked(_ fd: Int32, _ flags: Int32) {
-        guard let real = Real.shared.recvfrom else { return }
-        var byte: UInt8 = 0
-        _ = real(fd, &byte, 1, (flags & ~Int32(MSG_PEEK)) | Int32(MSG_DONTWAIT), nil, nil)
+    /// A held datagram, into a message header as recvmsg() fills it.
+    static func deliver(_ d: Held.Datagram, into m: UnsafeMutablePointer<msghdr>, flags: Int32) -> Int {
+        var copied = 0
+        var i = 0
+        while copied < d.data.count && i < Int(m.pointee.msg_iovlen) {
+            let v = m.pointee.msg_iov[i]
+            let n = min(v.iov_len, d.data.count - copied)
+            if n > 0, let base = v.iov_base {
+                _ = d.data.withUnsafeBytes { memcpy(base, $0.baseAddress! + copied, n) }
+            }
+            copied += n
+            i += 1
+        }
+        var outFlags = d.flags
+        if copied < d.data.count { outFlags |= Int32(MSG_TRUNC) }
+        if let name = m.pointee.msg_name {
+            _ = withUnsafePointer(to: d.source) { memcpy(name, $0, Int(min(d.sourceLength, m.pointee.msg_namelen))) }
+        }
+        m.pointee.msg_namelen = d.sourceLength
+        if let control = m.pointee.msg_control, m.pointee.msg_controllen > 0, !d.control.isEmpty {
+            let n = d.control.withUnsafeBytes {
+                let c = UnsafeMutableRawPointer(mutating: $0.baseAddress!)
+                return Int(cpreload_whole_control_messages(c, UInt(d.control.count), UInt(m.pointee.msg_controllen)))
+            }
+            _ = d.control.withUnsafeBytes { memcpy(control, $0.baseAddress!, n) }
+            if n < d.control.count { outFlags |= Int32(MSG_CTRUNC) }
+            m.pointee.msg_controllen = n
+        } else {
+            if !d.control.isEmpty { outFlags |= Int32(MSG_CTRUNC) }
+            m.pointee.msg_controllen = 0
+        }
+        m.pointee.msg_flags = outFlags
+        return flags & Int32(MSG_TRUNC) != 0 ? d.data.count : copied
     }
 }
 
@@ -270,14 +375,14 @@ extension Shim {
 public func hook_accept(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr>?, _ addrlen: UnsafeMutablePointer<socklen_t>?) -> Int32 {
     guard let real = Real.shared.accept else { errno = ENOSYS; return -1 }
     if cwrap_hook_busy() != 0 { return real(fd, addr, addrlen) }
-    return Shim.accept(fd, addr, addrlen) { real($0, $1, $2) }
+    return Shim.accept(fd, addr, addrlen, flags: 0) { real($0, $1, $2) }
 }
 
 @_cdecl("accept4")
 public func hook_accept4(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr>?, _ addrlen: UnsafeMutablePointer<socklen_t>?, _ flags: Int32) -> Int32 {
     guard let real = Real.shared.accept4 else { errno = ENOSYS; return -1 }
     if cwrap_hook_busy() != 0 { return real(fd, addr, addrlen, flags) }
-    return Shim.accept(fd, addr, addrlen) { real($0, $1, $2, flags) }
+    return Shim.accept(fd, addr, addrlen, flags: flags) { real($0, $1, $2, flags) }
 }
 
 @_cdecl("recvfrom")
@@ -285,27 +390,39 @@ public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: I
                           _ addr: UnsafeMutablePointer<sockaddr>?, _ addrlen: UnsafeMutablePointer<socklen_t>?) -> Int {
     guard let real = Real.shared.recvfrom else { errno = ENOSYS; return -1 }
     if cwrap_hook_busy() != 0 || flags & Int32(MSG_ERRQUEUE) != 0 { return real(fd, buf, len, flags, addr, addrlen) }
-    let saved = errno
-    var callFlags = flags
-    var budget = Shim.RefusalBudget()
-    while true {
-        var source = sockaddr_storage()
-        var slen = storageSize
-        let n = withUnsafeMutablePointer(to: &source) {
+    var source = sockaddr_storage()
+    var slen = storageSize
+    return Shim.receive(fd, flags, held: { d in
+        let n = min(len, d.data.count)
+        if n > 0, let buf { _ = d.data.withUnsafeBytes { memcpy(buf, $0.baseAddress!, n) } }
+        withUnsafePointer(to: d.source) {
+            Shim.copyOut(UnsafeRawPointer($0), d.sourceLength, addr.map { UnsafeMutableRawPointer($0) }, addrlen)
+        }
+        return flags & Int32(MSG_TRUNC) != 0 ? d.data.count : n
+    }, call: { callFlags in
+        slen = storageSize
+        return withUnsafeMutablePointer(to: &source) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { real(fd, buf, len, callFlags, $0, &slen) }
         }
-        if n < 0 { return n }
+    }, judge: { n, refused in
         let ok = withUnsafeMutablePointer(to: &source) { Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen) }
-        if ok {
-            // As the kernel: with an address buffer, the (possibly empty) source and its length.
-            withUnsafePointer(to: &source) { Shim.copyOut(UnsafeRawPointer($0), slen, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
-            errno = saved
-            return n
+        if !ok {
+            refused.pointee = source
+            return nil
         }
-        if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd, &budget) { return -1 }
-        callFlags = flags | Int32(MSG_DONTWAIT)  // it is there: never wait for it
-    }
+        // As the kernel: with an address buffer, the (possibly empty) source and its length.
+        withUnsafePointer(to: &source) { Shim.copyOut(UnsafeRawPointer($0), slen, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
+        return n
+    }, failed: {})
+}
+
+/// recv() on an unconnected UDP socket (the source is not asked for, but
+/// the datagram is a request all the same); anything else passes through.
+@_cdecl("recv")
+public func hook_recv(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: Int32) -> Int {
+    guard let real = Real.shared.recv else { errno = ENOSYS; return -1 }
+    if cwrap_hook_busy() != 0 || Kind.of(fd) & Kind.typeMask != Kind.datagram { return real(fd, buf, len, flags) }
+    return hook_recvfrom(fd, buf, len, flags, nil, nil)
 }
 
 @_cdecl("recvmsg")
@@ -314,7 +431,6 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
     // Error queue reads carry no request, only our own packets' errors.
     if cwrap_hook_busy() != 0 || flags & Int32(MSG_ERRQUEUE) != 0 { return real(fd, msg, flags) }
     guard let msg else { return real(fd, msg, flags) }
-    let saved = errno
     // The source always lands in our own buffer first, so that it can be
     // judged even when the caller gave no buffer or a short one.
     let callerName = msg.pointee.msg_name
@@ -322,51 +438,38 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
     let callerControlLen = msg.pointee.msg_controllen
     let callerFlags = msg.pointee.msg_flags
     var own = sockaddr_storage()
-    var callFlags = flags
-    var budget = Shim.RefusalBudget()
-    defer { msg.pointee.msg_name = callerName }
-    func failing() -> Int {
-        // The kernel writes nothing back on failure; neither do we.
-        msg.pointee.msg_namelen = callerNameLen
-        msg.pointee.msg_controllen = callerControlLen
-        msg.pointee.msg_flags = callerFlags
-        return -1
-    }
-    while true {
+    return Shim.receive(fd, flags, held: { d in
+        Shim.deliver(d, into: msg, flags: flags)
+    }, call: { callFlags in
         withUnsafeMutablePointer(to: &own) { msg.pointee.msg_name = UnsafeMutableRawPointer($0) }
         msg.pointee.msg_namelen = storageSize
         msg.pointee.msg_controllen = callerControlLen
         let n = real(fd, msg, callFlags)
-        if n < 0 {
-            let e = errno
-            _ = failing()
-            errno = e
-            return n
-        }
+        msg.pointee.msg_name = callerName
+        return n
+    }, judge: { n, refused in
         let slen = msg.pointee.msg_namelen
-        let destination = Shim.packetDestination(msg.pointee)
+        let destination = Shim.destination(msg.pointee)
         let ok = withUnsafeMutablePointer(to: &own) {
             Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen, destination: destination)
         }
-        if ok {
-            if let callerName {
-                _ = withUnsafePointer(to: &own) { memcpy(callerName, $0, Int(min(slen, callerNameLen))) }
-                msg.pointee.msg_namelen = slen
-            } else {
-                msg.pointee.msg_namelen = callerNameLen
-            }
-            errno = saved
-            return n
+        if !ok {
+            refused.pointee = own
+            return nil
         }
-        if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd, &budget) {
-            let e = errno
-            _ = failing()
-            errno = e
-            return -1
+        if let callerName {
+            _ = withUnsafePointer(to: &own) { memcpy(callerName, $0, Int(min(slen, callerNameLen))) }
+            msg.pointee.msg_namelen = slen
+        } else {
+            msg.pointee.msg_namelen = callerNameLen
         }
-        callFlags = flags | Int32(MSG_DONTWAIT)
-    }
+        return n
+    }, failed: {
+        // The kernel writes nothing back on failure; neither do we.
+        msg.pointee.msg_namelen = callerNameLen
+        msg.pointee.msg_controllen = callerControlLen
+        msg.pointee.msg_flags = callerFlags
+    })
 }
 
 @_cdecl("recvmmsg")
@@ -375,7 +478,6 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
     guard let real = Real.shared.recvmmsg else { errno = ENOSYS; return -1 }
     if cwrap_hook_busy() != 0 || flags & Int32(MSG_ERRQUEUE) != 0 { return real(fd, vec, vlen, flags, timeout) }
     guard let vec, vlen > 0 else { return real(fd, vec, vlen, flags, timeout) }
-    let saved = errno
     let count = Int(min(vlen, 1024))  // the kernel's UIO_MAXIOV limit
     // The caller's buffers and lengths, restored before each call; the
     // sources land in our own buffers and are copied out for admitted ones.
@@ -384,8 +486,6 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
     let controlLens = (0..<count).map { vec[$0].msg_hdr.msg_controllen }
     let msgFlags = (0..<count).map { vec[$0].msg_hdr.msg_flags }
     let own = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: count)
-    var callFlags = flags
-    var budget = Shim.RefusalBudget()
     /// Slots from `first` on are given back as the caller left them.
     func restore(from first: Int) {
         for i in first..<count {
@@ -399,24 +499,29 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
         for i in 0..<count { vec[i].msg_hdr.msg_name = names[i] }
         own.deallocate()
     }
-    while true {
+    let n = Shim.receive(fd, flags, held: { d in
+        withUnsafeMutablePointer(to: &vec[0].msg_hdr) { vec[0].msg_len = UInt32(truncatingIfNeeded: Shim.deliver(d, into: $0, flags: flags)) }
+        return 1
+    }, call: { callFlags in
         for i in 0..<count {
             vec[i].msg_hdr.msg_name = UnsafeMutableRawPointer(own + i)
             vec[i].msg_hdr.msg_namelen = storageSize
             vec[i].msg_hdr.msg_controllen = controlLens[i]
         }
-        let n = real(fd, vec, UInt32(count), callFlags, timeout)
-        if n <= 0 {
-            let e = errno
-            restore(from: 0)
-            errno = e
-            return n
-        }
+        let n = Int(real(fd, vec, UInt32(count), callFlags, timeout))
+        for i in 0..<count { vec[i].msg_hdr.msg_name = names[i] }
+        // Nothing received is a result, not a refusal (a timeout).
+        return n
+    }, judge: { n, refused in
+        if n == 0 { return 0 }
         var kept = 0
-        for i in 0..<Int(n) {
+        for i in 0..<n {
             let slen = vec[i].msg_hdr.msg_namelen
-            let destination = Shim.packetDestination(vec[i].msg_hdr)
-            guard Shim.admitDatagram(fd, UnsafeMutableRawPointer(own + i), slen, destination: destination) else { continue }
+            let destination = Shim.destination(vec[i].msg_hdr)
+            guard Shim.admitDatagram(fd, UnsafeMutableRawPointer(own + i), slen, destination: destination) else {
+                if i == 0 { refused.pointee = own[0] }
+                continue
+            }
             if kept != i { Batch.move(vec, from: i, to: kept, controlCapacity: controlLens[kept], flags: flags) }
             // The source, into the caller's buffer for this slot.
             if let name = names[kept] {
@@ -428,31 +533,12 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
             kept += 1
         }
         restore(from: kept)
-        if kept > 0 {
-            errno = saved
-            return Int32(kept)
-        }
-        if flags & Int32(MSG_PEEK) != 0 { Shim.discardPeeked(fd, flags) }
-        if !Shim.nextDatagramOrAgain(fd, &budget) { return -1 }
-        callFlags = flags | Int32(MSG_DONTWAIT)
-    }
+        return kept > 0 ? kept : nil
+    }, failed: { restore(from: 0) })
+    return Int32(truncatingIfNeeded: n)
 }
 
 enum Batch {
-    /// The length of the leading whole control messages that fit in
-    /// `capacity` bytes (a cut message would lie about its own length).
-    static func wholeControlMessages(_ control: UnsafeMutableRawPointer, _ length: Int, fitting capacity: Int) -> Int {
-        var offset = 0
-        while offset + 16 <= length {
-            let size = control.loadUnaligned(fromByteOffset: offset, as: Int.self)
-            if size < 16 || offset + size > length { break }
-            let next = offset + ((size + 7) & ~7)
-            if offset + size > capacity { break }
-            offset = min(next, length)
-        }
-        return min(offset, capacity)
-    }
-
     /// Moves message `from` into slot `to` of a recvmmsg() vector: the data
     /// into `to`'s buffers (as far as they hold it), the control data (as far
     /// as `to`'s control buffer holds it), the lengths and flags. (Sources
@@ -480,7 +566,7 @@ enum Batch {
         // With MSG_TRUNC asked for, the length is the datagram's, as the kernel reports it.
         vec[to].msg_len = callFlags & Int32(MSG_TRUNC) != 0 ? vec[from].msg_len : UInt32(copied)
         if let sc = src.msg_control, let dc = dst.msg_control, controlCapacity > 0 {
-            let n = wholeControlMessages(sc, src.msg_controllen, fitting: controlCapacity)
+            let n = Int(cpreload_whole_control_messages(sc, UInt(src.msg_controllen), UInt(controlCapacity)))
             memmove(dc, sc, n)
             vec[to].msg_hdr.msg_controllen = n
             if n < src.msg_controllen { flags |= Int32(MSG_CTRUNC) }

@@ -16,6 +16,7 @@
 // datagram through - as one who forges an admitted client's address can
 // anyway (see README, limits).
 
+import CPreload
 import CSystem
 import CWrap
 import WrapABI

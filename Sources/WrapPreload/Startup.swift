@@ -5,6 +5,7 @@
 // the caches made here, so that no hook ever does one-time work (see
 // WrapCore/Startup.swift).
 
+import CPreload
 import WrapABI
 import WrapCore
 
@@ -14,5 +15,8 @@ public func c_swrap_preload_prepare() {
     Engine.keep(Config.shared)
     Engine.keep(DatagramVerdicts.shared)
     Engine.keep(ExpectedReplies.shared)
+    Engine.keep(Held.shared)
+    Engine.keep(Watches.shared)
+    Shim.prepareHeadBuffers()
     NameCache.shared.enable()   // a daemon's clients come back: one lookup per 30 s each
 }

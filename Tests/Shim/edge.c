@@ -146,8 +146,10 @@ static void case_eagain(int port)
     struct epoll_event ev = { .events = EPOLLIN, .data.fd = l }, out;
     epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
 
+    /* readiness filtering: a refused connection never wakes the daemon */
     int c1 = connect_from("127.0.0.3", port);
-    CHECK(epoll_wait(ep, &out, 1, 2000) == 1, "epoll did not report the pending connection");
+    CHECK(epoll_wait(ep, &out, 1, 500) == 0, "epoll reported a connection that is refused");
+    CHECK(was_reset(c1), "refused client not reset by the wait");
     alarm(5);
     struct sockaddr_in sa; socklen_t len = sizeof(sa);
     errno = 0;
@@ -445,6 +447,188 @@ static void case_mmsg(int port)
     pass("recvmmsg delivers only admitted datagrams, in order, intact");
 }
 
+
+/* ---- readiness: a socket is ready only when an admitted client waits ---- */
+
+static void settle_short(void) { struct timespec t = { 0, 50 * 1000 * 1000 }; nanosleep(&t, NULL); }
+
+enum waiter { W_POLL, W_PPOLL, W_SELECT, W_PSELECT, W_EPOLL, W_EPOLL_PWAIT, W_EPOLL_ONESHOT, W_EPOLL_ET, W_COUNT };
+static const char *waiter_name[] = { "poll", "ppoll", "select", "pselect", "epoll_wait", "epoll_pwait",
+                                     "epoll oneshot", "epoll edge" };
+
+/* Waits up to ms for fd to be readable with the given call: 1 ready, 0 not. */
+static int wait_readable(enum waiter w, int ep, int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    fd_set r;
+    struct epoll_event out;
+    int n = -1;
+    switch (w) {
+    case W_POLL: n = poll(&p, 1, ms); if (n == 1 && !(p.revents & POLLIN)) n = -2; break;
+    case W_PPOLL: n = ppoll(&p, 1, &ts, NULL); if (n == 1 && !(p.revents & POLLIN)) n = -2; break;
+    case W_SELECT: FD_ZERO(&r); FD_SET(fd, &r); n = select(fd + 1, &r, NULL, NULL, &tv); if (n == 1 && !FD_ISSET(fd, &r)) n = -2; break;
+    case W_PSELECT: FD_ZERO(&r); FD_SET(fd, &r); n = pselect(fd + 1, &r, NULL, NULL, &ts, NULL); if (n == 1 && !FD_ISSET(fd, &r)) n = -2; break;
+    case W_EPOLL: case W_EPOLL_ONESHOT: case W_EPOLL_ET:
+        n = epoll_wait(ep, &out, 1, ms); if (n == 1 && (out.data.fd != fd || !(out.events & EPOLLIN))) n = -2; break;
+    case W_EPOLL_PWAIT: n = epoll_pwait(ep, &out, 1, ms, NULL); if (n == 1 && (out.data.fd != fd || !(out.events & EPOLLIN))) n = -2; break;
+    default: break;
+    }
+    return n;
+}
+
+static int epoll_for(enum waiter w, int fd)
+{
+    if (w < W_EPOLL) return -1;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN | (w == W_EPOLL_ONESHOT ? EPOLLONESHOT : 0) | (w == W_EPOLL_ET ? EPOLLET : 0),
+                              .data.fd = fd };
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    return ep;
+}
+
+static void case_waits(int port)
+{
+    signal(SIGALRM, onalarm);
+    for (enum waiter w = 0; w < W_COUNT; w++) {
+        int l = listen_tcp(port, w % 2 ? SOCK_NONBLOCK : 0);   /* blocking and non-blocking listeners */
+        int ep = epoll_for(w, l);
+        struct timespec t0, t1;
+        /* three refused clients: never reported; each reset by the wait itself */
+        int r1 = connect_from("127.0.0.3", port), r2 = connect_from("127.0.0.3", port), r3 = connect_from("127.0.0.3", port);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int n = wait_readable(w, ep, l, 400);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double waited = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        CHECK(n == 0, "%s: a listener with only refused clients was reported (%d)", waiter_name[w], n);
+        CHECK(waited > 0.35, "%s: the wait returned early (%.3f s): it must wait out its time", waiter_name[w], waited);
+        CHECK(was_reset(r1) && was_reset(r2) && was_reset(r3), "%s: refused clients not reset", waiter_name[w]);
+        /* refused ahead of an admitted one: reported, and accept gives the admitted one */
+        int r4 = connect_from("127.0.0.3", port), a1 = connect_from("127.0.0.2", port);
+        settle_short();
+        n = wait_readable(w, ep, l, 2000);
+        CHECK(n == 1, "%s: a listener with an admitted client not reported (%d)", waiter_name[w], n);
+        /* reported again until it is taken (level), or at least once (edge) */
+        if (w != W_EPOLL_ET && w != W_EPOLL_ONESHOT)
+            CHECK(wait_readable(w, ep, l, 0) == 1, "%s: a held client not reported by the next wait", waiter_name[w]);
+        alarm(5);
+        struct sockaddr_in sa; socklen_t len = sizeof(sa);
+        int a = accept4(l, (void *) &sa, &len, w % 2 ? SOCK_NONBLOCK : 0);
+        alarm(0);
+        CHECK(a >= 0 && !strcmp(ip_of(&sa), "127.0.0.2") && ntohs(sa.sin_port) == local_port(a1),
+              "%s: accept returned %d from %s", waiter_name[w], a, a >= 0 ? ip_of(&sa) : "-");
+        if (a >= 0) {
+            int fl = fcntl(a, F_GETFL), fdfl = fcntl(a, F_GETFD);
+            CHECK(!!(fl & O_NONBLOCK) == !!(w % 2), "%s: O_NONBLOCK %d on the accepted socket", waiter_name[w], !!(fl & O_NONBLOCK));
+            CHECK(!(fdfl & FD_CLOEXEC), "%s: FD_CLOEXEC set on an accept4() without SOCK_CLOEXEC", waiter_name[w]);
+            CHECK(write(a1, "x", 1) == 1 && read(a, &sa, 1) == 1, "%s: the admitted connection does not carry data", waiter_name[w]);
+        }
+        CHECK(was_reset(r4), "%s: refused client ahead of the admitted one not reset", waiter_name[w]);
+        CHECK(wait_readable(w, ep, l, 100) == 0, "%s: still reported after the admitted client was taken", waiter_name[w]);
+        if (w == W_EPOLL_ONESHOT) {
+            /* the oneshot registration, re-armed by the daemon, still works */
+            struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.fd = l };
+            epoll_ctl(ep, EPOLL_CTL_MOD, l, &ev);
+        }
+        if (w == W_EPOLL_ONESHOT || w == W_EPOLL) {
+            /* refused only, then (after the wait swallowed it) an admitted one */
+            int r5 = connect_from("127.0.0.3", port);
+            CHECK(wait_readable(w, ep, l, 200) == 0, "%s: refused reported", waiter_name[w]);
+            int a2 = connect_from("127.0.0.2", port);
+            CHECK(wait_readable(w, ep, l, 2000) == 1, "%s: admitted client after a swallowed event not reported", waiter_name[w]);
+            len = sizeof(sa);
+            int b = accept(l, (void *) &sa, &len);
+            CHECK(b >= 0 && ntohs(sa.sin_port) == local_port(a2), "%s: accept after a swallowed event", waiter_name[w]);
+            close(r5); close(a2); if (b >= 0) close(b);
+        }
+        if (a >= 0) close(a);
+        close(r1); close(r2); close(r3); close(r4); close(a1); close(l);
+        if (ep >= 0) close(ep);
+    }
+    pass("poll, ppoll, select, pselect, epoll (level, edge, oneshot, pwait) report a listener only for admitted clients");
+}
+
+static void case_udpwaits(int port)
+{
+    signal(SIGALRM, onalarm);
+    struct sockaddr_in dst = mk("127.0.0.1", port);
+    int s2 = udp_bound("127.0.0.2", 0), s3 = udp_bound("127.0.0.3", 0);
+    for (enum waiter w = 0; w < W_COUNT; w++) {
+        int u = udp_bound("127.0.0.1", port);
+        /* served: this process reads it (an inetd-style parent that never reads judges nothing) */
+        char b[64];
+        recv(u, b, sizeof b, MSG_DONTWAIT);
+        int ep = epoll_for(w, u);
+        sendto(s3, "no1", 3, 0, (void *) &dst, sizeof(dst));
+        sendto(s3, "no2", 3, 0, (void *) &dst, sizeof(dst));
+        settle_short();
+        CHECK(wait_readable(w, ep, u, 300) == 0, "%s: a socket with only refused datagrams was reported", waiter_name[w]);
+        sendto(s3, "no3", 3, 0, (void *) &dst, sizeof(dst));
+        sendto(s2, "yes", 3, 0, (void *) &dst, sizeof(dst));
+        settle_short();
+        CHECK(wait_readable(w, ep, u, 2000) == 1, "%s: an admitted datagram not reported", waiter_name[w]);
+        struct sockaddr_in src; socklen_t len = sizeof(src);
+        alarm(5);
+        ssize_t n = recvfrom(u, b, sizeof b, 0, (void *) &src, &len);
+        alarm(0);
+        CHECK(n == 3 && !memcmp(b, "yes", 3) && !strcmp(ip_of(&src), "127.0.0.2"), "%s: received %zd '%.*s' from %s",
+              waiter_name[w], n, (int) (n > 0 ? n : 0), b, ip_of(&src));
+        CHECK(wait_readable(w, ep, u, 100) == 0, "%s: still reported after the datagram was read", waiter_name[w]);
+        close(u);
+        if (ep >= 0) close(ep);
+    }
+    /* a blocking receive waits past refused datagrams for the admitted one */
+    int u = udp_bound("127.0.0.1", port);
+    pid_t child = fork();
+    if (child == 0) {
+        settle_short();
+        for (int i = 0; i < 20; i++) sendto(s3, "no", 2, 0, (void *) &dst, sizeof(dst));
+        settle_short(); settle_short();
+        sendto(s2, "late", 4, 0, (void *) &dst, sizeof(dst));
+        _exit(0);
+    }
+    char b[64];
+    alarm(5);
+    ssize_t n = recv(u, b, sizeof b, 0);
+    alarm(0);
+    CHECK(n == 4 && !memcmp(b, "late", 4), "blocking recv returned %zd", n);
+    waitpid(child, NULL, 0);
+    close(u); close(s2); close(s3);
+    pass("poll, select and epoll report a datagram socket only for admitted datagrams; a blocking receive waits past refused ones");
+}
+
+static void case_heldfork(int port)
+{
+    signal(SIGALRM, onalarm);
+    int l = listen_tcp(port, SOCK_NONBLOCK);
+    int a1 = connect_from("127.0.0.2", port);
+    struct pollfd p = { .fd = l, .events = POLLIN };
+    CHECK(poll(&p, 1, 2000) == 1, "admitted client not reported");
+    /* the wait holds it now; a child forked here must not hand it out too */
+    pid_t child = fork();
+    if (child == 0) {
+        int a = accept(l, NULL, NULL);
+        _exit(a < 0 && errno == EAGAIN ? 0 : 1);
+    }
+    int status = -1;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child was handed the parent's held connection");
+    int a = accept(l, NULL, NULL);
+    CHECK(a >= 0 && write(a1, "z", 1) == 1, "the parent lost its held connection");
+    char c;
+    CHECK(a >= 0 && read(a, &c, 1) == 1 && c == 'z', "held connection does not carry data");
+    /* a held connection of a listener that is closed is closed with it */
+    int l2 = listen_tcp(port + 1, SOCK_NONBLOCK);
+    int a2 = connect_from("127.0.0.2", port + 1);
+    p.fd = l2;
+    CHECK(poll(&p, 1, 2000) == 1, "admitted client not reported (2)");
+    close(l2);
+    CHECK(was_reset(a2), "a held connection outlived its listener");
+    close(a); close(a1); close(a2); close(l);
+    pass("held connections: kept by the parent across fork, closed with their listener");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -461,6 +645,9 @@ int main(int argc, char **argv)
     else if (!strcmp(cur, "forkexec")) case_forkexec(port, argv[0]);
     else if (!strcmp(cur, "peek")) case_peek(port);
     else if (!strcmp(cur, "mmsg")) case_mmsg(port);
+    else if (!strcmp(cur, "waits")) case_waits(port);
+    else if (!strcmp(cur, "udpwaits")) case_udpwaits(port);
+    else if (!strcmp(cur, "heldfork")) case_heldfork(port);
     else { fprintf(stderr, "unknown case %s\n", cur); return 2; }
     return failures ? 1 : 0;
 }

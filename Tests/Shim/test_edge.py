@@ -9,14 +9,14 @@ import pytest
 
 from conftest import REFUSED, free_port, shim_env, spawn
 
-CASES = ["nulladdr", "eagain", "errno", "unix", "flags", "forkexec", "peek", "mmsg"]
+CASES = ["nulladdr", "eagain", "errno", "unix", "flags", "forkexec", "peek", "mmsg", "waits", "udpwaits", "heldfork"]
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_edge(case, tables, workdir, cbuild):
     exe = cbuild("edge")
     port = free_port()
-    if case == "errno":
+    if case in ("errno", "heldfork"):
         while True:  # it also listens on port + 1
             port2 = free_port()
             if port2 < 32000:
@@ -37,5 +37,7 @@ def test_edge(case, tables, workdir, cbuild):
     elif case == "forkexec":
         assert "CHILDMAPS yes" in out, out
         assert tables.refusals(REFUSED) >= 1, log
+    elif case == "heldfork":
+        assert "refused" not in log, log
     else:
         assert tables.refusals(REFUSED) >= 1, log

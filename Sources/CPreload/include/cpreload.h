@@ -23,4 +23,62 @@ const char *cpreload_setting(enum cpreload_setting_name name);
  * settings are captured (Sources/WrapPreload/Startup.swift). */
 void swrap_preload_prepare(void);
 
+/* ---- What the readiness hooks need from C (system.c) ---- */
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* One byte per descriptor below CPRELOAD_KINDS: what the shim knows of it
+ * (Sources/WrapPreload/Readiness.swift says what the bits mean). Read and
+ * written atomically: any thread's hooks, close() included, touch it, and
+ * it must stay right through a signal handler's close(). Descriptors at or
+ * above the limit are never filtered for readiness (the accept and receive
+ * hooks still judge them). The table is in .bss: untouched pages cost no
+ * memory. */
+#define CPRELOAD_KINDS 65536
+unsigned cpreload_kind(int fd);
+void cpreload_set_kind(int fd, unsigned kind);
+void cpreload_add_kind_bits(int fd, unsigned bits);
+void cpreload_clear_kind_bits(int fd, unsigned bits);
+/* How many descriptors have the "held" bit: 0 lets a wait skip its scan. */
+long cpreload_held_total(void);
+void cpreload_held_total_add(long delta);
+
+/* System calls past every hook (the shim's own, and other preloads'). */
+long cpreload_accept4_direct(int fd, struct sockaddr *address, socklen_t *length, int flags);
+long cpreload_recvmsg_direct(int fd, struct msghdr *message, int flags);
+
+/* Bits of an fd_set of any size (select() takes sets larger than
+ * FD_SETSIZE; the fortified FD_ISSET would abort on them). */
+int cpreload_fd_isset(const void *set, int fd);
+void cpreload_fd_set(void *set, int fd);
+void cpreload_fd_clr(void *set, int fd);
+
+/* struct epoll_event, whose layout differs between architectures
+ * (packed on x86_64). */
+unsigned cpreload_epoll_events(const struct epoll_event *events, int i);
+void cpreload_epoll_set_events(struct epoll_event *events, int i, unsigned value);
+unsigned long long cpreload_epoll_data(const struct epoll_event *events, int i);
+void cpreload_epoll_copy(struct epoll_event *events, int to, int from);
+void cpreload_epoll_put(struct epoll_event *events, int i, unsigned value, unsigned long long data);
+
+/* The destination address of a received datagram (IP_PKTINFO,
+ * IPV6_PKTINFO), walked with the CMSG macros: its length (4 or 16) copied
+ * to `out`, or 0. */
+int cpreload_packet_destination(const struct msghdr *message, unsigned char out[16]);
+/* The length of the leading whole control messages of `control` (`length`
+ * bytes) that fit in `capacity` bytes. */
+unsigned long cpreload_whole_control_messages(void *control, unsigned long length, unsigned long capacity);
+
+/* Called in the child after fork() (Readiness.swift): connections and
+ * datagrams the parent holds are the parent's to hand out. */
+void swrap_preload_forked_child(void);
+/* Registers it: after libwrap's own fork handlers, which release its
+ * mutexes in the child first (child handlers run in registration order). */
+void cpreload_register_fork_handler(void);
+
 #endif

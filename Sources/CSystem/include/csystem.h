@@ -49,6 +49,10 @@ static inline unsigned csystem_file_type(mode_t mode) { return mode & S_IFMT; }
 /* fcntl(fd, F_GETFL), which Swift cannot call (variadic). */
 static inline int csystem_get_flags(int fd) { return fcntl(fd, F_GETFL); }
 
+/* fcntl(fd, F_SETFL, flags) and fcntl(fd, F_SETFD, flags). */
+static inline int csystem_set_flags(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
+static inline int csystem_set_fd_flags(int fd, int flags) { return fcntl(fd, F_SETFD, flags); }
+
 /* pipe2(fds, O_CLOEXEC) (a GNU extension, in csystem.c). */
 int csystem_pipe_cloexec(int fds[2]);
 
