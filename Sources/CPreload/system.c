@@ -15,6 +15,7 @@
 
 static unsigned char kinds[CPRELOAD_KINDS];
 static long held_total;
+static long pending_total;
 
 unsigned cpreload_kind(int fd)
 {
@@ -48,6 +49,16 @@ long cpreload_held_total(void)
 void cpreload_held_total_add(long delta)
 {
     __atomic_fetch_add(&held_total, delta, __ATOMIC_ACQ_REL);
+}
+
+long cpreload_pending_total(void)
+{
+    return __atomic_load_n(&pending_total, __ATOMIC_ACQUIRE);
+}
+
+void cpreload_pending_total_add(long delta)
+{
+    __atomic_fetch_add(&pending_total, delta, __ATOMIC_ACQ_REL);
 }
 
 long cpreload_accept4_direct(int fd, struct sockaddr *address, socklen_t *length, int flags)

@@ -246,6 +246,10 @@ static __thread int hook_busy;
 int cwrap_hook_busy(void) { return hook_busy; }
 void cwrap_set_hook_busy(int busy) { hook_busy = busy; }
 
+static __thread int probe_state;
+int cwrap_probe_state(void) { return probe_state; }
+void cwrap_set_probe_state(int state) { probe_state = state; }
+
 /* request_fill - decode RQ_* key/value pairs until a 0 key. */
 static struct request_info *request_fill(struct request_info *request, va_list ap)
 {

@@ -11,6 +11,7 @@ import WrapCore
 
 enum Diag {
     static func log(_ priority: Int32, _ message: String) {
+        if cwrap_probe_state() != 0 { return }   // a probe says nothing (the decision will)
         var b = message.latin1Bytes
         b.removeAll { $0 == 0 }
         b.append(0)

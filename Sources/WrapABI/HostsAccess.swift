@@ -70,6 +70,10 @@ struct RequestContext: MatchContext {
     }
 
     mutating func inNetgroup(_ group: Bytes, host: Bytes) -> Bool {
+        if cwrap_probe_state() != 0 {
+            cwrap_set_probe_state(2)   // NIS or LDAP may answer slowly
+            return false
+        }
         var domain = [CChar](repeating: 0, count: 256)
         let haveDomain = getdomainname(&domain, domain.count - 1) == 0
             && domain[0] != 0 && bytes(domain) != Bytes(ascii: "(none)")
@@ -154,32 +158,37 @@ public enum Access {
     /// table_match() and what follows a match: YES, NO or ERR, or a decided verdict.
     enum TableResult { case yes, no, error, decided(Verdict) }
 
+    /// The first rule of `table` that matches, without its options: nil
+    /// when the table cannot be read (and said so).
+    static func firstMatch(_ table: UnsafeMutablePointer<CChar>, _ request: RequestPtr) -> TableMatch? {
+        var ctx = RequestContext(request: request, table: table)
+        switch Caches.tables.get(table) {
+        case .missing:
+            return TableMatch.none
+        case .failed(let why):
+            Diag.warn("cannot open \(latin1String(table)): \(why)")
+            return nil
+        case .value(let compiled):
+            cwrap_set_position(table, 0)
+            return Matcher.match(compiled, &ctx)
+        case .large:
+            cwrap_set_position(table, 0)
+            guard let r = streamTable(table, &ctx) else {
+                cwrap_set_position(nil, 0)
+                Diag.warn("cannot open \(latin1String(table)): \(Diag.errnoText())")
+                return nil
+            }
+            return r
+        }
+    }
+
     static func tableMatch(_ table: UnsafeMutablePointer<CChar>, _ request: RequestPtr, _ mode: AccessMode) -> TableResult {
         var savedFile: UnsafeMutablePointer<CChar>? = nil
         var savedLine: Int32 = 0
         cwrap_get_position(&savedFile, &savedLine)
         defer { cwrap_set_position(savedFile, savedLine) }
 
-        var ctx = RequestContext(request: request, table: table)
-        let result: TableMatch
-        switch Caches.tables.get(table) {
-        case .missing:
-            return .no
-        case .failed(let why):
-            Diag.warn("cannot open \(latin1String(table)): \(why)")
-            return .error
-        case .value(let compiled):
-            cwrap_set_position(table, 0)
-            result = Matcher.match(compiled, &ctx)
-        case .large:
-            cwrap_set_position(table, 0)
-            guard let r = streamTable(table, &ctx) else {
-                cwrap_set_position(nil, 0)
-                Diag.warn("cannot open \(latin1String(table)): \(Diag.errnoText())")
-                return .error
-            }
-            result = r
-        }
+        guard let result = firstMatch(table, request) else { return .error }
         switch result {
         case .none:
             return .no
@@ -219,6 +228,64 @@ public enum Access {
     static func runOptions(_ options: Bytes, _ request: RequestPtr, _ mode: AccessMode) -> OptionOutcome {
         var runner = RequestOptions(request: request, mode: mode)
         return Options.process(options, &runner)
+    }
+
+    public enum Probe: Sendable {
+        /// Deciding could wait on a name, user or netgroup lookup.
+        case couldWait
+        /// Decided without options to run.
+        case decided(Verdict)
+        /// The matched rule has options: decide() runs them.
+        case needsOptions
+    }
+
+    /// What deciding `request` would need, found without a lookup: the
+    /// tables are matched with the names already known (the shim's name
+    /// cache) and any other lookup counted as "could wait".
+    public static func probe(_ request: UnsafeMutablePointer<request_info>) -> Probe {
+        guard let allow = UnsafeMutablePointer(mutating: cwrap_allow_table()),
+              let deny = UnsafeMutablePointer(mutating: cwrap_deny_table()) else { return .decided(.deny) }
+        var savedFile: UnsafeMutablePointer<CChar>? = nil
+        var savedLine: Int32 = 0
+        cwrap_get_position(&savedFile, &savedLine)
+        cwrap_set_probe_state(1)
+        defer {
+            cwrap_set_probe_state(0)
+            cwrap_set_position(savedFile, savedLine)
+        }
+        for (table, matched) in [(allow, Verdict.permit), (deny, Verdict.deny)] {
+            let result = firstMatch(table, request)
+            if cwrap_probe_state() == 2 { return .couldWait }
+            switch result {
+            case nil, .error?:
+                return .needsOptions   // decide() says why, and denies
+            case .matched(let rule)?:
+                guard let options = rule.options else { return .decided(matched) }
+                return optionsCouldWait(options) ? .couldWait : .needsOptions
+            case .none?:
+                continue
+            }
+        }
+        return .decided(.permit)
+    }
+
+    /// Options that may look a name or user up: %-expansions (in commands,
+    /// banners), rfc931, banners (files full of them).
+    static func optionsCouldWait(_ options: Bytes) -> Bool {
+        if options.contains(UInt8(ascii: "%")) { return true }
+        func has(_ word: Bytes) -> Bool {
+            guard options.count >= word.count else { return false }
+            for i in 0...(options.count - word.count) {
+                var same = true
+                for j in 0..<word.count where options[i + j] | 0x20 != word[j] {
+                    same = false
+                    break
+                }
+                if same { return true }
+            }
+            return false
+        }
+        return has(Bytes(ascii: "rfc931")) || has(Bytes(ascii: "banners"))
     }
 
     /// hosts_access(): the verdict on a request.

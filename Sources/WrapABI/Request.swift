@@ -67,6 +67,11 @@ enum Eval {
         if user[0] == 0 {
             strcpy(user, cwrap_unknown())
             if r.pointee.sink == nil, let c = r.pointee.client.sin, let s = r.pointee.server.sin {
+                if cwrap_probe_state() != 0 {
+                    cwrap_set_probe_state(2)
+                    user[0] = 0   // asked again by the decision itself
+                    return cwrap_unknown()
+                }
                 Ident.lookup(client: UnsafeMutableRawPointer(c), server: UnsafeMutableRawPointer(s), into: user)
             }
         }

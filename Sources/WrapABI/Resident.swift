@@ -16,10 +16,14 @@ public enum Resident {
 
     /// The verdict on a connection (fd >= 0) or a datagram (fd < 0) from `peer`
     /// to `local`, for `daemon` (a NUL-terminated C string).
+    ///
+    /// With `mayDefer`, a decision that could wait on a lookup (a name not in
+    /// the name cache, an ident query, a netgroup) is not made: nil says so,
+    /// and the caller has it made off the daemon's thread.
     public static func decide(
         fd: Int32, peer: UnsafeMutableRawPointer, local: UnsafeMutableRawPointer?,
-        daemon: UnsafePointer<CChar>
-    ) -> Access.Verdict {
+        daemon: UnsafePointer<CChar>, mayDefer: Bool = false
+    ) -> Access.Verdict? {
         let r = RequestPtr.allocate(capacity: 1)
         defer { r.deallocate() }
         requestReset(r)
@@ -31,7 +35,16 @@ public enum Resident {
         if fd < 0 { r.pointee.sink = datagramSink }
         cwrap_reset_request_settings()
         defer { cwrap_reset_request_settings() }
-        let verdict = Access.decide(r, mode: .resident)
+        var verdict: Access.Verdict
+        switch mayDefer ? Access.probe(r) : .needsOptions {
+        case .couldWait:
+            return nil
+        case .decided(let v):
+            cwrap_bump_resident()
+            verdict = v
+        case .needsOptions:
+            verdict = Access.decide(r, mode: .resident)
+        }
         if verdict == .deny {
             let own = cwrap_request_severity()
             RefusalLog.shared.note(priority: own >= 0 ? own : cwrap_deny_severity()) {

@@ -86,14 +86,23 @@ enum Sock {
         // not once per connection: the answer, verified name or "paranoid",
         // is kept per address in a cache of fixed size.
         guard NameCache.shared.enabled, let key = Admitted.key(UnsafeRawPointer(sin), withPort: false) else {
+            if cwrap_probe_state() != 0 { return probeMissed(h) }
             return lookUp(h, sin)
         }
         if let name = NameCache.shared.names.get(key) {
             storeCString(Fields.name(h), name)
             return
         }
+        if cwrap_probe_state() != 0 { return probeMissed(h) }
         lookUp(h, sin)
         NameCache.shared.names.put(key, bytes(Fields.name(h)))
+    }
+
+    /// A probe asked for a name that is not known yet: no lookup, and the
+    /// probe's answer is "it could wait".
+    static func probeMissed(_ h: HostPtr) {
+        cwrap_set_probe_state(2)
+        strcpy(Fields.name(h), cwrap_unknown())
     }
 
     static func lookUp(_ h: HostPtr, _ sin: UnsafeMutablePointer<sockaddr_in>) {

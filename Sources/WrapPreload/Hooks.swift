@@ -48,8 +48,9 @@ enum Shim {
         return body()
     }
 
-    /// The verdict on an accepted connection.
-    static func admitConnection(_ fd: Int32, _ peer: inout sockaddr_storage) -> Access.Verdict {
+    /// The verdict on an accepted connection; nil if it could wait on a
+    /// lookup and `mayDefer` (see Judges.swift).
+    static func admitConnection(_ fd: Int32, _ peer: inout sockaddr_storage, mayDefer: Bool) -> Access.Verdict? {
         busy {
             var local = sockaddr_storage()
             var llen = storageSize
@@ -61,10 +62,49 @@ enum Shim {
                     withUnsafeMutablePointer(to: &local) { l in
                         Resident.decide(fd: fd, peer: UnsafeMutableRawPointer(p),
                                         local: haveLocal ? UnsafeMutableRawPointer(l) : nil,
-                                        daemon: d.baseAddress!)
+                                        daemon: d.baseAddress!, mayDefer: mayDefer)
                     }
                 }
             }
+        }
+    }
+
+    enum Outcome { case admitted, refused, deferred }
+
+    /// Judges a connection accepted from `listener`: a refused one is reset
+    /// (or was handed to twist), one whose decision could wait is handed to
+    /// a judge; an admitted one is recorded and left to the caller.
+    static func judge(listener: Int32, fd: Int32, peer: inout sockaddr_storage, length: socklen_t) -> Outcome {
+        let inet = withUnsafePointer(to: &peer) { isInet(UnsafeRawPointer($0), length) }
+        var verdict: Access.Verdict? = inet ? admitConnection(fd, &peer, mayDefer: true) : .permit
+        if verdict == nil {
+            let work = Judges.Work.connection(listener: listener, cookie: Kind.cookie(listener), fd: fd, peer: peer, length: length)
+            if Judges.shared.submit(work) { return .deferred }
+            verdict = admitConnection(fd, &peer, mayDefer: false)
+        }
+        switch verdict ?? .deny {
+        case .permit:
+            if inet {
+                withUnsafePointer(to: &peer) {
+                    Admitted.shared.admitStream(fd: fd, peer: UnsafeRawPointer($0), daemon: Config.shared.daemonBytes)
+                }
+            }
+            return .admitted
+        case .deny:
+            reset(fd)
+        case .handedOff:
+            close(fd)  // the twist command has its own copy
+        }
+        return .refused
+    }
+
+    /// Waits (in slices, as long as a decision for `fd` is pending) until
+    /// `fd` is readable or a judged client is held for it.
+    static func awaitJudged(_ fd: Int32) {
+        guard let poll = Real.shared.poll else { return }
+        while Judges.shared.pendingCount(fd) > 0 && cpreload_kind(fd) & Kind.held == 0 {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, Int32(Judges.slice * 1000)) > 0 { return }
         }
     }
 
@@ -81,16 +121,23 @@ enum Shim {
                        _ real: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> Int32 {
         let saved = errno
         let before = Kind.serve(listener)
-        if let held = Held.shared.takeConnection(listener) {
-            handOut(held, flags: flags)
-            withUnsafePointer(to: held.peer) {
-                copyOut(UnsafeRawPointer($0), held.length, addr.map { UnsafeMutableRawPointer($0) }, addrlen)
-            }
-            errno = saved
-            return held.fd
-        }
         var budget = Shim.RefusalBudget()
+        var blocking: Bool? = nil
         while true {
+            if let held = Held.shared.takeConnection(listener) {
+                handOut(held, flags: flags)
+                withUnsafePointer(to: held.peer) {
+                    copyOut(UnsafeRawPointer($0), held.length, addr.map { UnsafeMutableRawPointer($0) }, addrlen)
+                }
+                errno = saved
+                return held.fd
+            }
+            // A blocking accept() with decisions pending for this listener
+            // waits for whichever comes first: a new client or a judged one.
+            if cpreload_pending_total() > 0 && (blocking ?? isBlocking(listener)) {
+                awaitJudged(listener)
+                if cpreload_kind(listener) & Kind.held != 0 { continue }
+            }
             var peer = sockaddr_storage()
             var len = storageSize
             let fd = withUnsafeMutablePointer(to: &peer) {
@@ -98,38 +145,27 @@ enum Shim {
             }
             if fd < 0 { return fd }
             cpreload_set_kind(fd, Kind.other)
-            let inet = withUnsafePointer(to: &peer) { isInet(UnsafeRawPointer($0), len) }
-            let verdict: Access.Verdict = inet ? admitConnection(fd, &peer) : .permit
-            switch verdict {
-            case .permit:
-                if inet {
-                    withUnsafePointer(to: &peer) {
-                        Admitted.shared.admitStream(fd: fd, peer: UnsafeRawPointer($0), daemon: Config.shared.daemonBytes)
-                    }
-                }
+            if judge(listener: listener, fd: fd, peer: &peer, length: len) == .admitted {
                 withUnsafePointer(to: &peer) { copyOut(UnsafeRawPointer($0), len, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
                 errno = saved
                 return fd
-            case .deny:
-                reset(fd)
-            case .handedOff:
-                close(fd)  // the twist command has its own copy
             }
-            // A blocking accept() waits for the next client, as the real one
-            // would have; a non-blocking one takes the next only if it is
-            // already there, and not forever: a flood of refused clients
-            // must not keep the call from returning. What it leaves is
-            // looked at in the daemon's next wait.
-            // (Once only, for a socket the daemon was woken for before it
-            // was served, so its wait was not filtered: a daemon that polls
-            // several blocking listeners must not be held in this one. It
-            // gets the error Linux's accept gives for a connection that
+            // Refused or with a judge. A blocking accept() waits for the
+            // next client, as the real one would have; a non-blocking one
+            // takes the next only if it is already there, and not forever:
+            // a flood of refused clients must not keep the call from
+            // returning. What it leaves is looked at in the daemon's next
+            // wait. (Once only, for a socket the daemon was woken for before
+            // it was served, so its wait was not filtered: a daemon that
+            // polls several blocking listeners must not be held in this one.
+            // It gets the error Linux's accept gives for a connection that
             // went away before it was taken.)
-            let blocking = isBlocking(listener)
-            if blocking && before & (Kind.served | Kind.polled) != Kind.polled { continue }
+            let isBlocking = blocking ?? isBlocking(listener)
+            blocking = isBlocking
+            if isBlocking && before & (Kind.served | Kind.polled) != Kind.polled { continue }
             if budget.spend() && pending(listener) { continue }
             if pending(listener) { cpreload_add_kind_bits(listener, Kind.look) }
-            errno = blocking ? ECONNABORTED : EAGAIN
+            errno = isBlocking ? ECONNABORTED : EAGAIN
             return -1
         }
     }
@@ -188,13 +224,6 @@ enum Shim {
         return nil
     }
 
-    /// Takes a refused datagram off the queue: the one received, unless it
-    /// was only peeked at (then the head, judged again if it is not that one).
-    /// Whether the next read should deliver a held datagram.
-    static func dropRefused(_ fd: Int32, _ flags: Int32, _ source: UnsafeRawPointer) -> Bool {
-        guard flags & Int32(MSG_PEEK) != 0 else { return false }
-        return busy { takeRefusedHead(fd, refused: source) } == .held
-    }
 }
 
 // MARK: - Datagrams
@@ -210,7 +239,9 @@ final class DatagramVerdicts: @unchecked Sendable {
 
     init() {}
 
-    func verdict(fd: Int32, source: UnsafeMutableRawPointer, destination: [UInt8]?) -> Access.Verdict {
+    /// The verdict on a datagram from `source` on `fd`; nil if it could
+    /// wait on a lookup and `mayDefer`.
+    func verdict(fd: Int32, source: UnsafeMutableRawPointer, destination: [UInt8]?, mayDefer: Bool) -> Access.Verdict? {
         var local = sockaddr_storage()
         var llen = storageSize
         let haveLocal = withUnsafeMutablePointer(to: &local) {
@@ -231,36 +262,75 @@ final class DatagramVerdicts: @unchecked Sendable {
         var key = Admitted.key(source, withPort: false) ?? []
         if haveLocal, let l = withUnsafePointer(to: &local, { Admitted.key(UnsafeRawPointer($0)) }) { key += [0] + l }
         if let hit = cache.get(key) { return hit }
-        let v = Shim.busy {
+        let decided = Shim.busy {
             Config.shared.daemon.withUnsafeBufferPointer { d in
                 withUnsafeMutablePointer(to: &local) { l in
                     Resident.decide(fd: -1, peer: source, local: haveLocal ? UnsafeMutableRawPointer(l) : nil,
-                                    daemon: d.baseAddress!)
+                                    daemon: d.baseAddress!, mayDefer: mayDefer)
                 }
             }
         }
+        guard let v = decided else { return nil }
         cache.put(key, v)   // stamped when decided: a slow decision is not stored expired
         return v
     }
 }
 
 extension Shim {
+    enum Admission { case admit, refuse, deferred }
+
     /// Whether a datagram from `source` (as returned by the real call) may be
     /// delivered. Connected sockets (the daemon is the client) always may.
+    /// `deferred`: the decision could wait on a lookup; the caller hands the
+    /// datagram to a judge (deferDatagram).
     static func admitDatagram(_ fd: Int32, _ source: UnsafeMutableRawPointer, _ len: socklen_t,
-                              destination: [UInt8]? = nil) -> Bool {
-        guard isInet(source, len), isUDP(fd) else { return true }
+                              destination: [UInt8]? = nil) -> Admission {
+        guard isInet(source, len), isUDP(fd) else { return .admit }
         var peer = sockaddr_storage()
         var plen = storageSize
         let connected = withUnsafeMutablePointer(to: &peer) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &plen) }
         } == 0
-        if connected { return true }
+        if connected { return .admit }
         // An answer to a datagram the daemon itself sent from this socket.
-        if ExpectedReplies.shared.isReply(fd, from: source) { return true }
-        let ok = DatagramVerdicts.shared.verdict(fd: fd, source: source, destination: destination) == .permit
-        if ok { Admitted.shared.admitDatagram(source: source, daemon: Config.shared.daemonBytes) }
-        return ok
+        if ExpectedReplies.shared.isReply(fd, from: source) { return .admit }
+        guard let v = DatagramVerdicts.shared.verdict(fd: fd, source: source, destination: destination, mayDefer: true) else {
+            return .deferred
+        }
+        if v != .permit { return .refuse }
+        Admitted.shared.admitDatagram(source: source, daemon: Config.shared.daemonBytes)
+        return .admit
+    }
+
+    /// Hands a datagram taken off `fd`'s queue to a judge (or, if none can
+    /// take it, decides it here and holds it if it is admitted).
+    static func deferDatagram(_ fd: Int32, _ d: Held.Datagram, destination: [UInt8]?) {
+        let cookie = Kind.cookie(fd)
+        if Judges.shared.submit(.datagram(socket: fd, cookie: cookie, datagram: d, destination: destination)) { return }
+        var copy = d
+        let v = withUnsafeMutablePointer(to: &copy.source) {
+            DatagramVerdicts.shared.verdict(fd: fd, source: UnsafeMutableRawPointer($0), destination: destination, mayDefer: false)
+        }
+        if v == .permit { Held.shared.hold(socket: fd, cookie: cookie, d) }
+    }
+
+    /// A received datagram as a held one: the bytes the caller's buffers
+    /// got (`n` the call's result), the control data and flags.
+    static func capture(_ m: msghdr, _ n: Int, source: UnsafeRawPointer, _ slen: socklen_t) -> Held.Datagram {
+        var data: [UInt8] = []
+        var left = n
+        var i = 0
+        while left > 0 && i < Int(m.msg_iovlen) {
+            let v = m.msg_iov[i]
+            let k = min(left, v.iov_len)
+            if k > 0, let base = v.iov_base { data += UnsafeRawBufferPointer(start: base, count: k) }
+            left -= k
+            i += 1
+        }
+        let control = m.msg_control.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(m.msg_controllen))) } ?? []
+        var d = Held.Datagram(data: data, control: control, source: sockaddr_storage(), sourceLength: slen, flags: m.msg_flags)
+        withUnsafeMutableBytes(of: &d.source) { $0.copyMemory(from: UnsafeRawBufferPointer(start: source, count: Int(min(slen, storageSize)))) }
+        return d
     }
 
     /// Only UDP (and UDP-Lite) datagram sockets are filtered: raw, ICMP
@@ -290,26 +360,42 @@ extension Shim {
 // MARK: - The receive loop
 
 extension Shim {
+    /// What a receive hook's judge made of what the real call returned.
+    enum Judged {
+        /// Hand this back to the caller.
+        case deliver(Int)
+        /// All of it refused (the first refused source).
+        case refused(sockaddr_storage)
+        /// With a judge (a copy of it), nothing to hand back.
+        case deferred
+    }
+
     /// The one refusal loop of the receive hooks. `call(flags)` makes the
-    /// real call (its result; < 0 has errno set); `judge(n, refused)`
-    /// judges what it received and returns what the hook returns, or nil if
-    /// all of it was refused (the first refused source in `refused`);
-    /// `held(d)` hands out a datagram a wait hook held; `failed()` gives
-    /// the caller's structures back as they were.
+    /// real call (its result; < 0 has errno set); `judge(n)` judges what it
+    /// received (and hands a datagram whose decision could wait to a
+    /// judge); `held(d)` hands out a datagram a wait hook or a judge held;
+    /// `failed()` gives the caller's structures back as they were.
     static func receive(_ fd: Int32, _ flags: Int32,
                         held: (Held.Datagram) -> Int,
                         call: (Int32) -> Int,
-                        judge: (Int, UnsafeMutablePointer<sockaddr_storage>) -> Int?,
+                        judge: (Int) -> Judged,
                         failed: () -> Void) -> Int {
         let saved = errno
         let before = Kind.serve(fd)
+        let peek = flags & Int32(MSG_PEEK) != 0
         var callFlags = flags
         var budget = RefusalBudget()
         while true {
-            if let d = Held.shared.takeDatagram(fd, peek: flags & Int32(MSG_PEEK) != 0) {
+            if let d = Held.shared.takeDatagram(fd, peek: peek) {
                 let n = held(d)
                 errno = saved
                 return n
+            }
+            // A blocking receive with decisions pending for this socket
+            // waits for whichever comes first: a new datagram or a judged one.
+            if cpreload_pending_total() > 0 && callFlags & Int32(MSG_DONTWAIT) == 0 && isBlocking(fd) {
+                awaitJudged(fd)
+                if cpreload_kind(fd) & Kind.held != 0 { continue }
             }
             let n = call(callFlags)
             if n < 0 {
@@ -318,12 +404,18 @@ extension Shim {
                 errno = e
                 return n
             }
-            var refused = sockaddr_storage()
-            if let kept = judge(n, &refused) {
+            switch judge(n) {
+            case .deliver(let kept):
                 errno = saved
                 return kept
+            case .refused(var source):
+                if peek, busy({ withUnsafePointer(to: &source) { takeHead(fd, refused: UnsafeRawPointer($0)) } }) == .held {
+                    continue
+                }
+            case .deferred:
+                // Only peeked at: taken off the queue whole (and judged there).
+                if peek, busy({ takeHead(fd, refused: nil) }) == .held { continue }
             }
-            if withUnsafePointer(to: &refused, { dropRefused(fd, flags, UnsafeRawPointer($0)) }) { continue }
             guard let next = nextDatagram(fd, flags, wait: before & (Kind.served | Kind.polled) != Kind.polled, &budget) else {
                 failed()
                 errno = EAGAIN
@@ -404,15 +496,23 @@ public func hook_recvfrom(_ fd: Int32, _ buf: UnsafeMutableRawPointer?, _ len: I
         return withUnsafeMutablePointer(to: &source) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { real(fd, buf, len, callFlags, $0, &slen) }
         }
-    }, judge: { n, refused in
-        let ok = withUnsafeMutablePointer(to: &source) { Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen) }
-        if !ok {
-            refused.pointee = source
-            return nil
+    }, judge: { n in
+        switch withUnsafeMutablePointer(to: &source, { Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen) }) {
+        case .refuse:
+            return .refused(source)
+        case .deferred:
+            if flags & Int32(MSG_PEEK) == 0 {
+                let got = min(n, len)
+                let data = got > 0 && buf != nil ? Array(UnsafeRawBufferPointer(start: buf, count: got)) : []
+                Shim.deferDatagram(fd, Held.Datagram(data: data, control: [], source: source, sourceLength: slen,
+                                                     flags: n > len ? Int32(MSG_TRUNC) : 0), destination: nil)
+            }
+            return .deferred
+        case .admit:
+            // As the kernel: with an address buffer, the (possibly empty) source and its length.
+            withUnsafePointer(to: &source) { Shim.copyOut(UnsafeRawPointer($0), slen, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
+            return .deliver(n)
         }
-        // As the kernel: with an address buffer, the (possibly empty) source and its length.
-        withUnsafePointer(to: &source) { Shim.copyOut(UnsafeRawPointer($0), slen, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
-        return n
     }, failed: {})
 }
 
@@ -447,15 +547,20 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
         let n = real(fd, msg, callFlags)
         msg.pointee.msg_name = callerName
         return n
-    }, judge: { n, refused in
+    }, judge: { n in
         let slen = msg.pointee.msg_namelen
         let destination = Shim.destination(msg.pointee)
-        let ok = withUnsafeMutablePointer(to: &own) {
-            Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen, destination: destination)
-        }
-        if !ok {
-            refused.pointee = own
-            return nil
+        switch withUnsafeMutablePointer(to: &own, { Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), slen, destination: destination) }) {
+        case .refuse:
+            return .refused(own)
+        case .deferred:
+            if flags & Int32(MSG_PEEK) == 0 {
+                Shim.deferDatagram(fd, withUnsafePointer(to: &own) { Shim.capture(msg.pointee, n, source: UnsafeRawPointer($0), slen) },
+                                   destination: destination)
+            }
+            return .deferred
+        case .admit:
+            break
         }
         if let callerName {
             _ = withUnsafePointer(to: &own) { memcpy(callerName, $0, Int(min(slen, callerNameLen))) }
@@ -463,7 +568,7 @@ public func hook_recvmsg(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>?, _ fl
         } else {
             msg.pointee.msg_namelen = callerNameLen
         }
-        return n
+        return .deliver(n)
     }, failed: {
         // The kernel writes nothing back on failure; neither do we.
         msg.pointee.msg_namelen = callerNameLen
@@ -512,14 +617,24 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
         for i in 0..<count { vec[i].msg_hdr.msg_name = names[i] }
         // Nothing received is a result, not a refusal (a timeout).
         return n
-    }, judge: { n, refused in
-        if n == 0 { return 0 }
+    }, judge: { n in
+        if n == 0 { return .deliver(0) }
         var kept = 0
+        var deferred = false
         for i in 0..<n {
             let slen = vec[i].msg_hdr.msg_namelen
             let destination = Shim.destination(vec[i].msg_hdr)
-            guard Shim.admitDatagram(fd, UnsafeMutableRawPointer(own + i), slen, destination: destination) else {
-                if i == 0 { refused.pointee = own[0] }
+            switch Shim.admitDatagram(fd, UnsafeMutableRawPointer(own + i), slen, destination: destination) {
+            case .admit:
+                break
+            case .refuse:
+                continue
+            case .deferred:
+                if flags & Int32(MSG_PEEK) == 0 {
+                    Shim.deferDatagram(fd, Shim.capture(vec[i].msg_hdr, Int(vec[i].msg_len), source: UnsafeRawPointer(own + i), slen),
+                                       destination: destination)
+                }
+                deferred = true
                 continue
             }
             if kept != i { Batch.move(vec, from: i, to: kept, controlCapacity: controlLens[kept], flags: flags) }
@@ -533,7 +648,7 @@ public func hook_recvmmsg(_ fd: Int32, _ vec: UnsafeMutablePointer<cwrap_mmsghdr
             kept += 1
         }
         restore(from: kept)
-        return kept > 0 ? kept : nil
+        return kept > 0 ? .deliver(kept) : deferred ? .deferred : .refused(own[0])
     }, failed: { restore(from: 0) })
     return Int32(truncatingIfNeeded: n)
 }

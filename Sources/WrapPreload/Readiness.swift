@@ -159,13 +159,17 @@ final class Held: @unchecked Sendable {
 
     private let lock = cwrap_mutex_new()!
     private var connections: [Int32: (cookie: UInt64, items: [Connection])] = [:]
-    private var datagrams: [Int32: (cookie: UInt64, item: Datagram)] = [:]
+    private var datagrams: [Int32: (cookie: UInt64, items: [Datagram])] = [:]
 
     init() {}
 
-    func hold(listener: Int32, _ c: Connection) {
-        let cookie = Kind.cookie(listener)
+    /// Holds an admitted connection of `listener`, if the listener is still
+    /// the socket whose `cookie` it came from.
+    @discardableResult
+    func hold(listener: Int32, cookie: UInt64, _ c: Connection) -> Bool {
         cwrap_mutex_lock(lock)
+        defer { cwrap_mutex_unlock(lock) }
+        guard Kind.cookie(listener) == cookie else { return false }
         var entry = connections[listener] ?? (cookie, [])
         if entry.cookie != cookie {
             for old in entry.items { close(old.fd) }
@@ -175,7 +179,7 @@ final class Held: @unchecked Sendable {
         entry.items.append(c)
         connections[listener] = entry
         if first { mark(listener) }
-        cwrap_mutex_unlock(lock)
+        return true
     }
 
     /// The next held connection of `listener`, if it is still the socket
@@ -202,34 +206,43 @@ final class Held: @unchecked Sendable {
         return c
     }
 
-    func hold(socket fd: Int32, _ d: Datagram) {
-        let cookie = Kind.cookie(fd)
+    /// Holds an admitted datagram of `fd`, if it is still the socket whose
+    /// `cookie` it came from.
+    @discardableResult
+    func hold(socket fd: Int32, cookie: UInt64, _ d: Datagram) -> Bool {
         cwrap_mutex_lock(lock)
-        let first = datagrams[fd] == nil
-        // One per socket: a second (another thread's) waits in line behind
-        // it in no queue of ours, so it is handed out at once instead.
-        datagrams[fd] = (cookie, d)
+        defer { cwrap_mutex_unlock(lock) }
+        guard Kind.cookie(fd) == cookie else { return false }
+        var entry = datagrams[fd] ?? (cookie, [])
+        if entry.cookie != cookie { entry = (cookie, []) }
+        let first = entry.items.isEmpty
+        entry.items.append(d)
+        datagrams[fd] = entry
         if first { mark(fd) }
-        cwrap_mutex_unlock(lock)
+        return true
     }
 
-    /// The held datagram of `fd`, taken (or only looked at, for MSG_PEEK).
+    /// The next held datagram of `fd`, taken (or only looked at, for MSG_PEEK).
     func takeDatagram(_ fd: Int32, peek: Bool) -> Datagram? {
         guard cpreload_kind(fd) & Kind.held != 0 else { return nil }
         let cookie = Kind.cookie(fd)
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
-        guard let entry = datagrams[fd] else { return nil }
-        if entry.cookie != cookie {
+        guard var entry = datagrams[fd] else { return nil }
+        if entry.cookie != cookie || entry.items.isEmpty {
             datagrams[fd] = nil
             unmark(fd)
             return nil
         }
-        if !peek {
+        if peek { return entry.items[0] }
+        let d = entry.items.removeFirst()
+        if entry.items.isEmpty {
             datagrams[fd] = nil
             unmark(fd)
+        } else {
+            datagrams[fd] = entry
         }
-        return entry.item
+        return d
     }
 
     /// The socket `fd` is gone: its held connections are closed.
@@ -269,6 +282,7 @@ final class Held: @unchecked Sendable {
 
 @_cdecl("swrap_preload_forked_child")
 public func c_swrap_preload_forked_child() {
+    Judges.shared.forkedChild()
     Held.shared.forkedChild()
 }
 
@@ -320,21 +334,12 @@ enum Readiness {
             }
             if c < 0 { return !refused }
             cpreload_set_kind(c, Kind.other)
-            let inet = withUnsafePointer(to: &peer) { Shim.isInet(UnsafeRawPointer($0), len) }
-            let verdict: Access.Verdict = inet ? Shim.admitConnection(c, &peer) : .permit
-            switch verdict {
-            case .permit:
-                if inet {
-                    withUnsafePointer(to: &peer) {
-                        Admitted.shared.admitStream(fd: c, peer: UnsafeRawPointer($0), daemon: Config.shared.daemonBytes)
-                    }
-                }
-                Held.shared.hold(listener: fd, Held.Connection(fd: c, peer: peer, length: len))
+            switch Shim.judge(listener: fd, fd: c, peer: &peer, length: len) {
+            case .admitted:
+                Held.shared.hold(listener: fd, cookie: Kind.cookie(fd), Held.Connection(fd: c, peer: peer, length: len))
                 return true
-            case .deny:
-                Shim.reset(c)
-            case .handedOff:
-                close(c)
+            case .refused, .deferred:
+                break
             }
             refused = true
             if !budget.spend() {
@@ -373,12 +378,16 @@ enum Readiness {
             if peeked.n < 0 { return !refused }
             let dest: [UInt8]? = peeked.dlen > 0
                 ? withUnsafeBytes(of: &destination) { Array($0.prefix(Int(peeked.dlen))) } : nil
-            let ok = withUnsafeMutablePointer(to: &source) {
+            let admission = withUnsafeMutablePointer(to: &source) {
                 Shim.admitDatagram(fd, UnsafeMutableRawPointer($0), peeked.length, destination: dest)
             }
-            if ok { return true }
-            switch withUnsafePointer(to: &source, { Shim.takeRefusedHead(fd, refused: UnsafeRawPointer($0)) }) {
-            case .dropped: refused = true
+            if admission == .admit { return true }
+            // Refused: taken off; could wait: taken off whole, for a judge.
+            let taken = admission == .refuse
+                ? withUnsafePointer(to: &source, { Shim.takeHead(fd, refused: UnsafeRawPointer($0)) })
+                : Shim.takeHead(fd, refused: nil)
+            switch taken {
+            case .dropped, .deferred: refused = true
             case .held: return true
             case .nothing: return !refused
             }
@@ -391,7 +400,7 @@ enum Readiness {
 }
 
 extension Shim {
-    enum HeadTaken { case dropped, held, nothing }
+    enum HeadTaken { case dropped, held, deferred, nothing }
 
     /// Room for the largest UDP datagram and its control data: one buffer,
     /// shared under its lock, allocated at load time.
@@ -404,11 +413,12 @@ extension Shim {
 
     static func prepareHeadBuffers() { _ = HeadBuffer.shared }
 
-    /// Takes the datagram at the head of `fd`'s queue off it, after its
-    /// peeked source was refused. Another thread may have taken that one
-    /// first: whatever is taken is judged, and an admitted one is held for
-    /// the next receive rather than lost.
-    static func takeRefusedHead(_ fd: Int32, refused: UnsafeRawPointer) -> HeadTaken {
+    /// Takes the datagram at the head of `fd`'s queue off it, whole: after
+    /// its peeked source was `refused` (dropped if it is still that one), or
+    /// to hand it to a judge (`refused` nil). Another thread may have taken
+    /// the peeked one first: whatever is taken is judged, and an admitted
+    /// one is held for the next receive rather than lost.
+    static func takeHead(_ fd: Int32, refused: UnsafeRawPointer?) -> HeadTaken {
         var source = sockaddr_storage()
         let headLock = HeadBuffer.shared.lock, headBuffer = HeadBuffer.shared.data, headControl = HeadBuffer.shared.control
         cwrap_mutex_lock(headLock)
@@ -429,14 +439,14 @@ extension Shim {
             cwrap_mutex_unlock(headLock)
             return .nothing
         }
-        let same = withUnsafePointer(to: &source) {
-            Admitted.key(UnsafeRawPointer($0), withPort: true) == Admitted.key(refused, withPort: true)
-        }
+        let same = refused.map { r in
+            withUnsafePointer(to: &source) { Admitted.key(UnsafeRawPointer($0), withPort: true) == Admitted.key(r, withPort: true) }
+        } ?? false
         if same {
             cwrap_mutex_unlock(headLock)
             return .dropped
         }
-        // Someone else's: keep a copy and judge it outside the lock.
+        // Someone else's, or one to judge: keep a copy and judge it outside the lock.
         var d = Held.Datagram(data: Array(UnsafeRawBufferPointer(start: headBuffer, count: n)),
                               control: Array(UnsafeRawBufferPointer(start: headControl, count: Int(m.msg_controllen))),
                               source: source, sourceLength: m.msg_namelen, flags: m.msg_flags)
@@ -446,12 +456,16 @@ extension Shim {
         }
         cwrap_mutex_unlock(headLock)
         let dest: [UInt8]? = dlen > 0 ? withUnsafeBytes(of: &destination) { Array($0.prefix(Int(dlen))) } : nil
-        let ok = withUnsafeMutablePointer(to: &d.source) {
-            admitDatagram(fd, UnsafeMutableRawPointer($0), d.sourceLength, destination: dest)
+        switch withUnsafeMutablePointer(to: &d.source, { admitDatagram(fd, UnsafeMutableRawPointer($0), d.sourceLength, destination: dest) }) {
+        case .refuse:
+            return .dropped
+        case .deferred:
+            deferDatagram(fd, d, destination: dest)
+            return .deferred
+        case .admit:
+            Held.shared.hold(socket: fd, cookie: Kind.cookie(fd), d)
+            return .held
         }
-        if !ok { return .dropped }
-        Held.shared.hold(socket: fd, d)
-        return .held
     }
 }
 

@@ -17,6 +17,7 @@ public func c_swrap_preload_prepare() {
     Engine.keep(ExpectedReplies.shared)
     Engine.keep(Held.shared)
     Engine.keep(Watches.shared)
+    Engine.keep(Judges.shared)
     Shim.prepareHeadBuffers()
     NameCache.shared.enable()   // a daemon's clients come back: one lookup per 30 s each
 }

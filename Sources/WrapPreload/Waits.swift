@@ -34,13 +34,16 @@ enum Waits {
         var left = timeout
         while true {
             let forced = owed()
-            let n = call(forced ? 0 : left)
+            // While judges decide, wake every 10 ms to look for their clients.
+            let sliced = !forced && cpreload_pending_total() > 0
+            let wait = forced ? 0 : sliced ? min(left ?? Judges.slice, Judges.slice) : left
+            let n = call(wait)
             if n < 0 { return n }
-            if n == 0 && !forced {
+            if n == 0 && !forced && !sliced {
                 errno = saved
                 return 0
             }
-            let kept = adjust(n)
+            let kept = n > 0 || forced ? adjust(n) : 0
             if kept > 0 {
                 errno = saved
                 return kept

@@ -26,6 +26,8 @@ void swrap_preload_prepare(void);
 /* ---- What the readiness hooks need from C (system.c) ---- */
 
 #include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -47,6 +49,10 @@ void cpreload_clear_kind_bits(int fd, unsigned bits);
 /* How many descriptors have the "held" bit: 0 lets a wait skip its scan. */
 long cpreload_held_total(void);
 void cpreload_held_total_add(long delta);
+/* How many decisions are with the judges (Judges.swift): waits look for
+ * judged clients every 10 ms while it is not 0. */
+long cpreload_pending_total(void);
+void cpreload_pending_total_add(long delta);
 
 /* System calls past every hook (the shim's own, and other preloads'). */
 long cpreload_accept4_direct(int fd, struct sockaddr *address, socklen_t *length, int flags);

@@ -69,6 +69,13 @@ void cwrap_set_tables(const char *allow, const char *deny);
 int cwrap_hook_busy(void);
 void cwrap_set_hook_busy(int busy);
 
+/* A per-thread probe (the shim asks whether a decision could wait on a
+ * lookup before it makes it on the daemon's thread): 0 not probing, 1
+ * probing, 2 probing and a name, user or netgroup not yet known was asked
+ * for. While probing nothing is looked up and nothing is logged. */
+int cwrap_probe_state(void);
+void cwrap_set_probe_state(int state);
+
 /* The fields of a request (Swift's key paths are not in Embedded Swift). */
 static inline char *cwrap_request_user(struct request_info *r) { return r->user; }
 static inline char *cwrap_request_daemon(struct request_info *r) { return r->daemon; }
