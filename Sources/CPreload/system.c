@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 static unsigned char kinds[CPRELOAD_KINDS];
+static unsigned char accept_flags[CPRELOAD_KINDS];
 static long held_total;
 static long pending_total;
 
@@ -39,6 +40,17 @@ void cpreload_clear_kind_bits(int fd, unsigned bits)
 {
     if ((unsigned) fd < CPRELOAD_KINDS)
         __atomic_fetch_and(&kinds[fd], (unsigned char) ~bits, __ATOMIC_ACQ_REL);
+}
+
+unsigned cpreload_accept_flags(int fd)
+{
+    return (unsigned) fd < CPRELOAD_KINDS ? __atomic_load_n(&accept_flags[fd], __ATOMIC_RELAXED) : 0;
+}
+
+void cpreload_set_accept_flags(int fd, unsigned flags)
+{
+    if ((unsigned) fd < CPRELOAD_KINDS && __atomic_load_n(&accept_flags[fd], __ATOMIC_RELAXED) != flags)
+        __atomic_store_n(&accept_flags[fd], (unsigned char) flags, __ATOMIC_RELAXED);
 }
 
 long cpreload_held_total(void)

@@ -74,11 +74,12 @@ enum Shim {
     /// Judges a connection accepted from `listener`: a refused one is reset
     /// (or was handed to twist), one whose decision could wait is handed to
     /// a judge; an admitted one is recorded and left to the caller.
-    static func judge(listener: Int32, fd: Int32, peer: inout sockaddr_storage, length: socklen_t) -> Outcome {
+    static func judge(listener: Int32, fd: Int32, peer: inout sockaddr_storage, length: socklen_t, flags: Int32) -> Outcome {
         let inet = withUnsafePointer(to: &peer) { isInet(UnsafeRawPointer($0), length) }
         var verdict: Access.Verdict? = inet ? admitConnection(fd, &peer, mayDefer: true) : .permit
         if verdict == nil {
-            let work = Judges.Work.connection(listener: listener, cookie: Kind.cookie(listener), fd: fd, peer: peer, length: length)
+            let work = Judges.Work.connection(listener: listener, cookie: Kind.cookie(listener), fd: fd, peer: peer,
+                                              length: length, flags: flags)
             if Judges.shared.submit(work) { return .deferred }
             verdict = admitConnection(fd, &peer, mayDefer: false)
         }
@@ -121,6 +122,7 @@ enum Shim {
                        _ real: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> Int32 {
         let saved = errno
         let before = Kind.serve(listener)
+        noteAcceptFlags(listener, flags)
         var budget = Shim.RefusalBudget()
         var blocking: Bool? = nil
         while true {
@@ -145,7 +147,7 @@ enum Shim {
             }
             if fd < 0 { return fd }
             cpreload_set_kind(fd, Kind.other)
-            if judge(listener: listener, fd: fd, peer: &peer, length: len) == .admitted {
+            if judge(listener: listener, fd: fd, peer: &peer, length: len, flags: flags) == .admitted {
                 withUnsafePointer(to: &peer) { copyOut(UnsafeRawPointer($0), len, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
                 errno = saved
                 return fd
@@ -170,12 +172,32 @@ enum Shim {
         }
     }
 
-    /// A held connection (accepted close-on-exec and blocking) gets the
-    /// flags the daemon's own accept4() asked for.
+    static let flagBits = Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
+
+    /// The flags the daemon's accept4() last asked for on `listener`
+    /// (SOCK_CLOEXEC until it has asked).
+    static func acceptFlags(_ listener: Int32) -> Int32 {
+        let known = cpreload_accept_flags(listener)
+        if known & 1 == 0 { return Int32(SOCK_CLOEXEC.rawValue) }
+        return (known & 2 != 0 ? Int32(SOCK_NONBLOCK.rawValue) : 0) | (known & 4 != 0 ? Int32(SOCK_CLOEXEC.rawValue) : 0)
+    }
+
+    static func noteAcceptFlags(_ listener: Int32, _ flags: Int32) {
+        cpreload_set_accept_flags(listener, 1 | (flags & Int32(SOCK_NONBLOCK.rawValue) != 0 ? 2 : 0)
+                                            | (flags & Int32(SOCK_CLOEXEC.rawValue) != 0 ? 4 : 0))
+    }
+
+    /// A held connection gets the flags the daemon's own accept4() asks
+    /// for (nothing to do when it was accepted with them).
     static func handOut(_ c: Held.Connection, flags: Int32) {
-        if flags & Int32(SOCK_CLOEXEC.rawValue) == 0 { _ = csystem_set_fd_flags(c.fd, 0) }
-        if flags & Int32(SOCK_NONBLOCK.rawValue) != 0 {
-            _ = csystem_set_flags(c.fd, csystem_get_flags(c.fd) | O_NONBLOCK)
+        let want = flags & flagBits
+        let have = c.flags & flagBits
+        if want == have { return }
+        let cloexec = Int32(SOCK_CLOEXEC.rawValue), nonblock = Int32(SOCK_NONBLOCK.rawValue)
+        if want & cloexec != have & cloexec { _ = csystem_set_fd_flags(c.fd, want & cloexec != 0 ? FD_CLOEXEC : 0) }
+        if want & nonblock != have & nonblock {
+            let f = csystem_get_flags(c.fd)
+            _ = csystem_set_flags(c.fd, want & nonblock != 0 ? f | O_NONBLOCK : f & ~O_NONBLOCK)
         }
     }
 

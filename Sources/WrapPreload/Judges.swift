@@ -33,12 +33,12 @@ final class Judges: @unchecked Sendable {
     static let slice = 0.01
 
     enum Work {
-        case connection(listener: Int32, cookie: UInt64, fd: Int32, peer: sockaddr_storage, length: socklen_t)
+        case connection(listener: Int32, cookie: UInt64, fd: Int32, peer: sockaddr_storage, length: socklen_t, flags: Int32)
         case datagram(socket: Int32, cookie: UInt64, datagram: Held.Datagram, destination: [UInt8]?)
 
         var socket: Int32 {
             switch self {
-            case .connection(let l, _, _, _, _): return l
+            case .connection(let l, _, _, _, _, _): return l
             case .datagram(let s, _, _, _): return s
             }
         }
@@ -128,11 +128,11 @@ final class Judges: @unchecked Sendable {
                 continue
             }
             let w = queue.removeFirst()
-            if case .connection(_, _, let fd, _, _) = w { judging.append(fd) }
+            if case .connection(_, _, let fd, _, _, _) = w { judging.append(fd) }
             cwrap_mutex_unlock(lock)
             decide(w)
             cwrap_mutex_lock(lock)
-            if case .connection(_, _, let fd, _, _) = w { judging.removeAll { $0 == fd } }
+            if case .connection(_, _, let fd, _, _, _) = w { judging.removeAll { $0 == fd } }
             if let n = pending[w.socket] { pending[w.socket] = n > 1 ? n - 1 : nil }
             cpreload_pending_total_add(-1)
             cwrap_mutex_unlock(lock)
@@ -141,13 +141,13 @@ final class Judges: @unchecked Sendable {
 
     private func decide(_ w: Work) {
         switch w {
-        case .connection(let listener, let cookie, let fd, var peer, let length):
+        case .connection(let listener, let cookie, let fd, var peer, let length, let flags):
             switch Shim.admitConnection(fd, &peer, mayDefer: false) ?? .deny {
             case .permit:
                 withUnsafePointer(to: &peer) {
                     Admitted.shared.admitStream(fd: fd, peer: UnsafeRawPointer($0), daemon: Config.shared.daemonBytes)
                 }
-                if !Held.shared.hold(listener: listener, cookie: cookie, Held.Connection(fd: fd, peer: peer, length: length)) {
+                if !Held.shared.hold(listener: listener, cookie: cookie, Held.Connection(fd: fd, peer: peer, length: length, flags: flags)) {
                     close(fd)   // the listener is gone
                 }
             case .deny:
@@ -174,7 +174,7 @@ final class Judges: @unchecked Sendable {
     func forkedChild() {
         cwrap_mutex_lock(lock)
         for w in queue {
-            if case .connection(_, _, let fd, _, _) = w { close(fd) }
+            if case .connection(_, _, let fd, _, _, _) = w { close(fd) }
         }
         for fd in judging { close(fd) }
         queue.removeAll()

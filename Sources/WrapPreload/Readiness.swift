@@ -147,6 +147,8 @@ final class Held: @unchecked Sendable {
         var fd: Int32
         var peer: sockaddr_storage
         var length: socklen_t
+        /// SOCK_NONBLOCK and SOCK_CLOEXEC, as it was accepted.
+        var flags: Int32
     }
 
     struct Datagram {
@@ -158,66 +160,52 @@ final class Held: @unchecked Sendable {
     }
 
     private let lock = cwrap_mutex_new()!
-    private var connections: [Int32: (cookie: UInt64, items: [Connection])] = [:]
-    private var datagrams: [Int32: (cookie: UInt64, items: [Datagram])] = [:]
+    private var connections: [Int32: [Connection]] = [:]
+    private var datagrams: [Int32: [Datagram]] = [:]
 
     init() {}
 
-    /// Holds an admitted connection of `listener`, if the listener is still
-    /// the socket whose `cookie` it came from.
+    /// Holds an admitted connection of `listener`. With a `cookie` (a judged
+    /// client: time has passed), only if the listener is still the socket
+    /// the connection came from. (Held clients are dropped when their
+    /// socket is closed through close(), dup2() or dup3(); a wait hook holds
+    /// a client for the moment until the daemon's accept() takes it.)
     @discardableResult
-    func hold(listener: Int32, cookie: UInt64, _ c: Connection) -> Bool {
+    func hold(listener: Int32, cookie: UInt64? = nil, _ c: Connection) -> Bool {
+        if let cookie, Kind.cookie(listener) != cookie { return false }
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
-        guard Kind.cookie(listener) == cookie else { return false }
-        var entry = connections[listener] ?? (cookie, [])
-        if entry.cookie != cookie {
-            for old in entry.items { close(old.fd) }
-            entry = (cookie, [])
-        }
-        let first = entry.items.isEmpty
-        entry.items.append(c)
-        connections[listener] = entry
+        let first = connections[listener] == nil
+        connections[listener, default: []].append(c)
         if first { mark(listener) }
         return true
     }
 
-    /// The next held connection of `listener`, if it is still the socket
-    /// the connection came from.
+    /// The next held connection of `listener`.
     func takeConnection(_ listener: Int32) -> Connection? {
         guard cpreload_kind(listener) & Kind.held != 0 else { return nil }
-        let cookie = Kind.cookie(listener)
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
-        guard var entry = connections[listener] else { return nil }
-        if entry.cookie != cookie || entry.items.isEmpty {
-            for old in entry.items { close(old.fd) }
-            connections[listener] = nil
-            unmark(listener)
-            return nil
-        }
-        let c = entry.items.removeFirst()
-        if entry.items.isEmpty {
+        guard var items = connections[listener], !items.isEmpty else { return nil }
+        let c = items.removeFirst()
+        if items.isEmpty {
             connections[listener] = nil
             unmark(listener)
         } else {
-            connections[listener] = entry
+            connections[listener] = items
         }
         return c
     }
 
-    /// Holds an admitted datagram of `fd`, if it is still the socket whose
-    /// `cookie` it came from.
+    /// Holds an admitted datagram of `fd` (with a `cookie`: only if it is
+    /// still the socket whose cookie it came from).
     @discardableResult
-    func hold(socket fd: Int32, cookie: UInt64, _ d: Datagram) -> Bool {
+    func hold(socket fd: Int32, cookie: UInt64? = nil, _ d: Datagram) -> Bool {
+        if let cookie, Kind.cookie(fd) != cookie { return false }
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
-        guard Kind.cookie(fd) == cookie else { return false }
-        var entry = datagrams[fd] ?? (cookie, [])
-        if entry.cookie != cookie { entry = (cookie, []) }
-        let first = entry.items.isEmpty
-        entry.items.append(d)
-        datagrams[fd] = entry
+        let first = datagrams[fd] == nil
+        datagrams[fd, default: []].append(d)
         if first { mark(fd) }
         return true
     }
@@ -225,22 +213,16 @@ final class Held: @unchecked Sendable {
     /// The next held datagram of `fd`, taken (or only looked at, for MSG_PEEK).
     func takeDatagram(_ fd: Int32, peek: Bool) -> Datagram? {
         guard cpreload_kind(fd) & Kind.held != 0 else { return nil }
-        let cookie = Kind.cookie(fd)
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
-        guard var entry = datagrams[fd] else { return nil }
-        if entry.cookie != cookie || entry.items.isEmpty {
-            datagrams[fd] = nil
-            unmark(fd)
-            return nil
-        }
-        if peek { return entry.items[0] }
-        let d = entry.items.removeFirst()
-        if entry.items.isEmpty {
+        guard var items = datagrams[fd], !items.isEmpty else { return nil }
+        if peek { return items[0] }
+        let d = items.removeFirst()
+        if items.isEmpty {
             datagrams[fd] = nil
             unmark(fd)
         } else {
-            datagrams[fd] = entry
+            datagrams[fd] = items
         }
         return d
     }
@@ -248,8 +230,8 @@ final class Held: @unchecked Sendable {
     /// The socket `fd` is gone: its held connections are closed.
     func drop(_ fd: Int32) {
         cwrap_mutex_lock(lock)
-        if let entry = connections.removeValue(forKey: fd) {
-            for c in entry.items { close(c.fd) }
+        if let items = connections.removeValue(forKey: fd) {
+            for c in items { close(c.fd) }
             unmark(fd)
         }
         if datagrams.removeValue(forKey: fd) != nil { unmark(fd) }
@@ -259,8 +241,8 @@ final class Held: @unchecked Sendable {
     /// In a forked child: what the parent holds is the parent's to hand out.
     func forkedChild() {
         cwrap_mutex_lock(lock)
-        for (fd, entry) in connections {
-            for c in entry.items { close(c.fd) }
+        for (fd, items) in connections {
+            for c in items { close(c.fd) }
             unmark(fd)
         }
         for (fd, _) in datagrams { unmark(fd) }
@@ -321,22 +303,29 @@ enum Readiness {
         if k & Kind.look != 0 { cpreload_clear_kind_bits(fd, Kind.look) }
         var budget = Shim.RefusalBudget()
         var refused = false
+        // Accepted with the flags the daemon's last accept4() on this
+        // listener asked for (close-on-exec until it has asked), so that
+        // handing it out costs nothing.
+        let flags = Shim.acceptFlags(fd)
         while true {
-            // Never wait here: a blocking listener whose connection another
-            // process took would hold the daemon in its own wait.
-            if !Shim.pending(fd) { return !refused }
+            // Never wait here: after the first connection (which the kernel
+            // has just reported), take another only if it is there - a
+            // blocking listener would otherwise hold the daemon. (For the
+            // first, another process may have taken it in between: then
+            // this waits as the daemon's own accept() would have.)
+            if refused && !Shim.pending(fd) { return false }
             var peer = sockaddr_storage()
             var len = storageSize
             let c = withUnsafeMutablePointer(to: &peer) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Int32(truncatingIfNeeded: cpreload_accept4_direct(fd, $0, &len, Int32(SOCK_CLOEXEC.rawValue)))
+                    Int32(truncatingIfNeeded: cpreload_accept4_direct(fd, $0, &len, flags))
                 }
             }
             if c < 0 { return !refused }
             cpreload_set_kind(c, Kind.other)
-            switch Shim.judge(listener: fd, fd: c, peer: &peer, length: len) {
+            switch Shim.judge(listener: fd, fd: c, peer: &peer, length: len, flags: flags) {
             case .admitted:
-                Held.shared.hold(listener: fd, cookie: Kind.cookie(fd), Held.Connection(fd: c, peer: peer, length: len))
+                Held.shared.hold(listener: fd, Held.Connection(fd: c, peer: peer, length: len, flags: flags))
                 return true
             case .refused, .deferred:
                 break
@@ -463,7 +452,7 @@ extension Shim {
             deferDatagram(fd, d, destination: dest)
             return .deferred
         case .admit:
-            Held.shared.hold(socket: fd, cookie: Kind.cookie(fd), d)
+            Held.shared.hold(socket: fd, d)
             return .held
         }
     }

@@ -180,12 +180,15 @@ enum Waits {
             return false
         }, call: call, adjust: { n in
             var out: Int32 = 0
-            var seen = [Bool](repeating: false, count: watches.count)
+            // Which registrations the kernel reported (a bit each; an array
+            // only past 64 of them).
+            var seenMask: UInt64 = 0
+            var seenMore = watches.count > 64 ? [Bool](repeating: false, count: watches.count) : []
             for i in 0..<n {
                 var ev = cpreload_epoll_events(events, i)
                 let data = cpreload_epoll_data(events, i)
                 if let j = watches.firstIndex(where: { $0.data == data }) {
-                    seen[j] = true
+                    if j < 64 { seenMask |= 1 << UInt64(j) } else { seenMore[j] = true }
                     if ev & EPOLLIN.rawValue != 0 && !Readiness.ready(watches[j].fd) {
                         ev &= ~(EPOLLIN.rawValue | EPOLLRDNORM.rawValue)
                         if watches[j].events & EPOLLONESHOT.rawValue != 0 { rearm(epfd, watches[j]) }
@@ -196,7 +199,8 @@ enum Waits {
                 cpreload_epoll_set_events(events, out, ev)
                 out += 1
             }
-            for (j, w) in watches.enumerated() where !seen[j] && out < max && w.events & EPOLLIN.rawValue != 0 {
+            for (j, w) in watches.enumerated() where out < max && w.events & EPOLLIN.rawValue != 0 {
+                if j < 64 ? seenMask & (1 << UInt64(j)) != 0 : seenMore[j] { continue }
                 if Readiness.owed(cpreload_kind(w.fd)) && Readiness.ready(w.fd) {
                     cpreload_epoll_put(events, out, EPOLLIN.rawValue, w.data)
                     out += 1

@@ -1,5 +1,5 @@
 /* debian_preload.c - the comparison point for scripts/bench-shim: a minimal
- * C preload that checks each accepted connection, and each datagram read
+ * C preload that checks each accepted connection (accept, accept4), and each datagram read
  * with recvmsg(), with Debian's libwrap (hosts_access(), which re-reads the
  * tables on every call). A refused datagram is dropped and the next read. */
 #define _GNU_SOURCE
@@ -24,6 +24,29 @@ int accept(int fd, struct sockaddr *addr, socklen_t *len)
         real = (int (*)(int, struct sockaddr *, socklen_t *)) dlsym(RTLD_NEXT, "accept");
     for (;;) {
         int c = real(fd, addr, len);
+        if (c < 0)
+            return c;
+        if (getenv("BENCH_ALLOW"))
+            hosts_allow_table = getenv("BENCH_ALLOW");
+        if (getenv("BENCH_DENY"))
+            hosts_deny_table = getenv("BENCH_DENY");
+        request_init(&req, RQ_DAEMON, "accept_server", RQ_FILE, c, 0);
+        fromhost(&req);
+        if (hosts_access(&req))
+            return c;
+        close(c);
+    }
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    static int (*real)(int, struct sockaddr *, socklen_t *, int);
+    struct request_info req;
+
+    if (!real)
+        real = (int (*)(int, struct sockaddr *, socklen_t *, int)) dlsym(RTLD_NEXT, "accept4");
+    for (;;) {
+        int c = real(fd, addr, len, flags);
         if (c < 0)
             return c;
         if (getenv("BENCH_ALLOW"))

@@ -46,6 +46,10 @@ unsigned cpreload_kind(int fd);
 void cpreload_set_kind(int fd, unsigned kind);
 void cpreload_add_kind_bits(int fd, unsigned bits);
 void cpreload_clear_kind_bits(int fd, unsigned bits);
+/* Per listener: the flags its daemon's accept4() last asked for: 1 (known)
+ * | 2 (SOCK_NONBLOCK) | 4 (SOCK_CLOEXEC), or 0. */
+unsigned cpreload_accept_flags(int fd);
+void cpreload_set_accept_flags(int fd, unsigned flags);
 /* How many descriptors have the "held" bit: 0 lets a wait skip its scan. */
 long cpreload_held_total(void);
 void cpreload_held_total_add(long delta);
