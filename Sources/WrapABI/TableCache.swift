@@ -111,6 +111,8 @@ final class CompiledCache<Value>: @unchecked Sendable {
         var path: [CChar]   // with its NUL
         var stamp: FileStamp
         var value: Value
+        /// A newer version is being compiled in the background.
+        var compiling = false
     }
     private let lock = cwrap_mutex_new()!
     private var entries: [Entry] = []
@@ -149,9 +151,30 @@ final class CompiledCache<Value>: @unchecked Sendable {
             let stamp = FileStamp(st)
             cwrap_mutex_lock(lock)
             var hit: Value? = nil
-            if let i = find(path, length), entries[i].stamp == stamp { hit = entries[i].value }
+            var stale: Value? = nil
+            if let i = find(path, length) {
+                if entries[i].stamp == stamp {
+                    hit = entries[i].value
+                } else if let runner = Background.runner, Int64(st.st_size) >= Background.above {
+                    // Changed, and large: compiled off the caller's path;
+                    // the previous version decides until it is ready.
+                    stale = entries[i].value
+                    if !entries[i].compiling {
+                        entries[i].compiling = true
+                        let key = entries[i].path
+                        cwrap_mutex_unlock(lock)
+                        let started = runner { self.refresh(key) }
+                        cwrap_mutex_lock(lock)
+                        if !started, let j = find(path, length) {
+                            entries[j].compiling = false
+                            stale = nil
+                        }
+                    }
+                }
+            }
             cwrap_mutex_unlock(lock)
             if let hit { return .value(hit) }
+            if let stale { return .value(stale) }
         }
         switch readWholeFile(path, limit: Int(streamAbove) + 1) {
         case .missing:
@@ -176,6 +199,54 @@ final class CompiledCache<Value>: @unchecked Sendable {
     }
 }
 
+extension CompiledCache {
+    /// In a forked child: compiles under way in the parent are not the
+    /// child's; it compiles again when it needs to.
+    func forgetCompiling() {
+        cwrap_mutex_lock(lock)
+        for i in entries.indices { entries[i].compiling = false }
+        cwrap_mutex_unlock(lock)
+    }
+
+    /// Compiles the current version of `path` (with its NUL) in the
+    /// background; a file that cannot be read now is forgotten, so that the
+    /// next use reads it itself and says why.
+    func refresh(_ path: [CChar]) {
+        path.withUnsafeBufferPointer { p in
+            let c = p.baseAddress!
+            let length = p.count - 1
+            let read = readWholeFile(c, limit: Int(streamAbove) + 1)
+            var value: Value? = nil
+            var stamp: FileStamp? = nil
+            if case .contents(let data, let s) = read, data.count <= Int(streamAbove) {
+                value = compile(data)
+                stamp = s
+            }
+            cwrap_mutex_lock(lock)
+            if let i = find(c, length) {
+                if let value, let stamp {
+                    entries[i] = Entry(path: path, stamp: stamp, value: value)
+                } else {
+                    entries.remove(at: i)
+                }
+            }
+            cwrap_mutex_unlock(lock)
+        }
+    }
+}
+
+/// Where a daemon that serves many clients (the shim) compiles a changed
+/// large table: off the path of the hook that noticed the change. The
+/// runner starts the work and says whether it could; set once, at load.
+/// Until the new version is compiled (about 60 ms a MiB), decisions use the
+/// previous one.
+public enum Background {
+    nonisolated(unsafe) public static var runner: ((@escaping () -> Void) -> Bool)? = nil
+    /// Tables smaller than this are compiled where the change is noticed
+    /// (a quarter MiB: about 15 ms).
+    static let above: Int64 = 256 << 10
+}
+
 /// The words of a /file list: white-space separated, as fscanf("%s") reads
 /// them, as C strings (a NUL ends what counts of a word), cut at 8191 bytes
 /// where libwrap's buffer would overflow. (WordReader does the same on a stream.)
@@ -195,8 +266,14 @@ func hostFileWords(_ data: Bytes) -> [Bytes] {
     return out
 }
 
-enum Caches {
+public enum Caches {
     static let tables = CompiledCache { CompiledTable(contents: $0) }
     static let hostFiles = CompiledCache { HostList(words: hostFileWords($0)) }
+
+    /// In a forked child (see CompiledCache.forgetCompiling).
+    public static func forkedChild() {
+        tables.forgetCompiling()
+        hostFiles.forgetCompiling()
+    }
 
 }

@@ -19,5 +19,6 @@ public func c_swrap_preload_prepare() {
     Engine.keep(Watches.shared)
     Engine.keep(Judges.shared)
     Shim.prepareHeadBuffers()
-    NameCache.shared.enable()   // a daemon's clients come back: one lookup per 30 s each
+    NameCache.shared.enable()
+    Background.runner = { Judges.shared.submit(.task($0)) }   // large changed tables compile off the hooks' path   // a daemon's clients come back: one lookup per 30 s each
 }
