@@ -629,6 +629,79 @@ static void case_heldfork(int port)
     pass("held connections: kept by the parent across fork, closed with their listener");
 }
 
+/* ---- MSG_PEEK with two readers: a refused datagram that was peeked at is
+ * taken off whole; if the other reader took it first, what is taken instead
+ * is judged, and an admitted one is kept, never lost ---- */
+
+#include <pthread.h>
+#define PEEK_TOTAL 3000
+static int peek_sock;
+static unsigned char peek_seen[PEEK_TOTAL];
+static volatile int peek_done;
+
+static void *peek_reader(void *arg)
+{
+    int peeker = arg != NULL;
+    char b[64];
+    while (1) {
+        struct pollfd p = { .fd = peek_sock, .events = POLLIN };
+        if (poll(&p, 1, 200) <= 0) {
+            if (peek_done) break;
+            continue;
+        }
+        if (peeker) {
+            struct sockaddr_in src; socklen_t len = sizeof(src);
+            if (recvfrom(peek_sock, b, sizeof b, MSG_PEEK | MSG_DONTWAIT, (void *) &src, &len) < 0) continue;
+        }
+        ssize_t n = recv(peek_sock, b, sizeof b - 1, MSG_DONTWAIT);
+        if (n <= 0) continue;
+        b[n] = 0;
+        if (b[0] == 'A') {
+            int k = atoi(b + 1);
+            if (k >= 0 && k < PEEK_TOTAL) __atomic_fetch_add(&peek_seen[k], 1, __ATOMIC_RELAXED);
+        } else if (b[0] == 'R') {
+            printf("FAIL %s: a refused datagram was delivered\n", cur);
+            failures++;
+        }
+    }
+    return NULL;
+}
+
+static void case_peekrace(int port)
+{
+    peek_sock = udp_bound("127.0.0.1", port);
+    int big = 8 << 20;
+    setsockopt(peek_sock, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    char b[8];
+    recv(peek_sock, b, sizeof b, MSG_DONTWAIT);      /* served */
+    int s2 = udp_bound("127.0.0.2", 0), s3 = udp_bound("127.0.0.3", 0);
+    struct sockaddr_in dst = mk("127.0.0.1", port);
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, peek_reader, (void *) 1);
+    pthread_create(&t2, NULL, peek_reader, NULL);
+    for (int i = 0; i < PEEK_TOTAL; i++) {
+        char m[32];
+        int n = snprintf(m, sizeof m, "R%d", i);
+        sendto(s3, m, n, 0, (void *) &dst, sizeof dst);
+        n = snprintf(m, sizeof m, "A%d", i);
+        sendto(s2, m, n, 0, (void *) &dst, sizeof dst);
+        if (i % 50 == 49) settle_short();
+    }
+    struct timespec t = { 1, 0 };
+    nanosleep(&t, NULL);
+    peek_done = 1;
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    int lost = 0, twice = 0;
+    for (int i = 0; i < PEEK_TOTAL; i++) {
+        if (peek_seen[i] == 0) lost++;
+        if (peek_seen[i] > 1) twice++;
+    }
+    CHECK(lost == 0 && twice == 0, "%d of %d admitted datagrams lost, %d delivered twice", lost, PEEK_TOTAL, twice);
+    close(s2); close(s3); close(peek_sock);
+    pass("two readers, one peeking: every admitted datagram delivered once, no refused one");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -648,6 +721,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cur, "waits")) case_waits(port);
     else if (!strcmp(cur, "udpwaits")) case_udpwaits(port);
     else if (!strcmp(cur, "heldfork")) case_heldfork(port);
+    else if (!strcmp(cur, "peekrace")) case_peekrace(port);
     else { fprintf(stderr, "unknown case %s\n", cur); return 2; }
     return failures ? 1 : 0;
 }

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REFUSED, free_port, shim_env, spawn
 
-CASES = ["nulladdr", "eagain", "errno", "unix", "flags", "forkexec", "peek", "mmsg", "waits", "udpwaits", "heldfork"]
+CASES = ["nulladdr", "eagain", "errno", "unix", "flags", "forkexec", "peek", "mmsg", "waits", "udpwaits", "heldfork", "peekrace"]
 
 
 @pytest.mark.parametrize("case", CASES)
