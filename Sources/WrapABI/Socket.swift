@@ -73,8 +73,37 @@ enum Sock {
     static func hostaddr(_ h: HostPtr) {
         guard let sin = h.pointee.sin else { return }
         let sa = UnsafeMutableRawPointer(sin)
+        if sa.load(as: sa_family_t.self) == sa_family_t(AF_INET) {
+            // What getnameinfo(NI_NUMERICHOST) writes for IPv4, without its
+            // sprintf() (a fifth of a decision's time).
+            formatIPv4(sa + 4, into: Fields.addr(h))
+            return
+        }
         _ = getnameinfo(sa.assumingMemoryBound(to: sockaddr.self), sockaddrLength(sa),
                         Fields.addr(h), socklen_t(stringLength), nil, 0, NI_NUMERICHOST)
+    }
+
+    /// Dotted decimal, NUL-terminated (at most 16 bytes).
+    static func formatIPv4(_ address: UnsafeRawPointer, into out: UnsafeMutablePointer<CChar>) {
+        var k = 0
+        for i in 0..<4 {
+            if i > 0 {
+                out[k] = 0x2E
+                k += 1
+            }
+            let b = address.load(fromByteOffset: i, as: UInt8.self)
+            if b >= 100 {
+                out[k] = CChar(0x30 + b / 100)
+                k += 1
+            }
+            if b >= 10 {
+                out[k] = CChar(0x30 + b / 10 % 10)
+                k += 1
+            }
+            out[k] = CChar(0x30 + b % 10)
+            k += 1
+        }
+        out[k] = 0
     }
 
     /// sock_hostname(): the verified host name, or "paranoid". An IPv4-mapped

@@ -113,7 +113,11 @@ final class CompiledCache<Value>: @unchecked Sendable {
         var value: Value
         /// A newer version is being compiled in the background.
         var compiling = false
+        /// When stat() last said this is the current version (monotonic).
+        var checked = 0.0
     }
+    /// Paths stat() last said do not exist, and when.
+    private var absent: [(path: [CChar], checked: Double)] = []
     private let lock = cwrap_mutex_new()!
     private var entries: [Entry] = []
     private let compile: (Bytes) -> Value
@@ -136,6 +140,13 @@ final class CompiledCache<Value>: @unchecked Sendable {
     /// several times the file's size); they are read on each use, as libwrap does.
     let streamAbove: Int64 = 8 << 20
 
+    private func absentIndex(_ path: UnsafePointer<CChar>, _ length: Int) -> Int? {
+        for j in absent.indices where absent[j].path.count == length + 1 {
+            if absent[j].path.withUnsafeBufferPointer({ memcmp($0.baseAddress!, path, length) }) == 0 { return j }
+        }
+        return nil
+    }
+
     private func find(_ path: UnsafePointer<CChar>, _ length: Int) -> Int? {
         for i in entries.indices where entries[i].path.count == length + 1 {
             if entries[i].path.withUnsafeBufferPointer({ memcmp($0.baseAddress!, path, length) }) == 0 { return i }
@@ -145,8 +156,37 @@ final class CompiledCache<Value>: @unchecked Sendable {
 
     func get(_ path: UnsafePointer<CChar>) -> Lookup {
         let length = strlen(path)
+        // Checked a moment ago (a daemon that serves many clients): no
+        // stat() per decision.
+        let now = Background.freshFor > 0 ? monotonicSeconds() : 0
+        if Background.freshFor > 0 {
+            cwrap_mutex_lock(lock)
+            var fresh: Lookup? = nil
+            if let i = find(path, length) {
+                if now - entries[i].checked < Background.freshFor { fresh = .value(entries[i].value) }
+            } else if let j = absentIndex(path, length), now - absent[j].checked < Background.freshFor {
+                fresh = .missing
+            }
+            cwrap_mutex_unlock(lock)
+            if let fresh { return fresh }
+        }
         var st = stat()
-        if stat(path, &st) == 0 && csystem_file_type(st.st_mode) == S_IFREG {
+        let statted = stat(path, &st) == 0
+        if Background.freshFor > 0 {
+            cwrap_mutex_lock(lock)
+            let j = absentIndex(path, length)
+            if !statted && errno == ENOENT {
+                if let j {
+                    absent[j].checked = now
+                } else if absent.count < CompiledCache.limit {
+                    absent.append((Array(UnsafeBufferPointer(start: path, count: length + 1)), now))
+                }
+            } else if let j {
+                absent.remove(at: j)
+            }
+            cwrap_mutex_unlock(lock)
+        }
+        if statted && csystem_file_type(st.st_mode) == S_IFREG {
             if Int64(st.st_size) > streamAbove { return .large }
             let stamp = FileStamp(st)
             cwrap_mutex_lock(lock)
@@ -155,6 +195,7 @@ final class CompiledCache<Value>: @unchecked Sendable {
             if let i = find(path, length) {
                 if entries[i].stamp == stamp {
                     hit = entries[i].value
+                    entries[i].checked = now
                 } else if let runner = Background.runner, Int64(st.st_size) >= Background.above {
                     // Changed, and large: compiled off the caller's path;
                     // the previous version decides until it is ready.
@@ -188,10 +229,10 @@ final class CompiledCache<Value>: @unchecked Sendable {
             let key = Array(UnsafeBufferPointer(start: path, count: length + 1))
             cwrap_mutex_lock(lock)
             if let i = find(path, length) {
-                entries[i] = Entry(path: key, stamp: stamp, value: value)
+                entries[i] = Entry(path: key, stamp: stamp, value: value, checked: now)
             } else {
                 if entries.count >= CompiledCache.limit { entries.removeFirst(entries.count / 2) }
-                entries.append(Entry(path: key, stamp: stamp, value: value))
+                entries.append(Entry(path: key, stamp: stamp, value: value, checked: now))
             }
             cwrap_mutex_unlock(lock)
             return .value(value)
@@ -242,6 +283,11 @@ extension CompiledCache {
 /// previous one.
 public enum Background {
     nonisolated(unsafe) public static var runner: ((@escaping () -> Void) -> Bool)? = nil
+    /// In a daemon that serves many clients: how long a stat() of a table
+    /// stands (1 ms; 0 - libwrap.so.0 - a stat() per decision, as libwrap
+    /// reads its tables on every request). An edit, rename or replacement is
+    /// in force at most this long after it is made. Set once, at load.
+    nonisolated(unsafe) public static var freshFor = 0.0
     /// Tables smaller than this are compiled where the change is noticed
     /// (a quarter MiB: about 15 ms).
     static let above: Int64 = 256 << 10

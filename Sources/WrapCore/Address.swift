@@ -31,8 +31,10 @@ public func dotQuadAddr(_ s: Bytes) -> UInt32 {
 /// (decimal, 0 octal, 0x hex); the last part fills the remaining bytes; the
 /// text may end with white space followed by anything. Network byte order.
 func inetAddr(_ s: Bytes) -> UInt32? {
-    var parts: [UInt32] = []
-    parts.reserveCapacity(4)
+    // Up to three leading parts, kept in one word (no allocation: this
+    // runs for every request).
+    var parts: UInt32 = 0
+    var partCount = 0
     var i = 0
     @inline(__always) func at(_ k: Int) -> UInt8 { k < s.count ? s[k] : 0 }
     @inline(__always) func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
@@ -60,17 +62,17 @@ func inetAddr(_ s: Bytes) -> UInt32? {
         if overflow { return nil }
         let c = at(i)
         if c == UInt8(ascii: ".") {
-            if parts.count >= 3 || value > 0xFF { return nil }
-            parts.append(UInt32(value))
+            if partCount >= 3 || value > 0xFF { return nil }
+            parts |= UInt32(value) << UInt32(24 - 8 * partCount)
+            partCount += 1
             i += 1
             continue
         }
         if c != 0 && !(c == 0x20 || (c >= 0x09 && c <= 0x0D)) { return nil }
-        let limits: [UInt64] = [0xFFFF_FFFF, 0xFF_FFFF, 0xFFFF, 0xFF]
-        if value > limits[parts.count] { return nil }
-        var host = UInt32(value)
-        for (k, p) in parts.enumerated() { host |= p << UInt32(24 - 8 * k) }
-        return host.bigEndian
+        // The last part fills the bytes the others left.
+        let limit: UInt64 = partCount == 0 ? 0xFFFF_FFFF : partCount == 1 ? 0xFF_FFFF : partCount == 2 ? 0xFFFF : 0xFF
+        if value > limit { return nil }
+        return (parts | UInt32(value)).bigEndian
     }
 }
 

@@ -160,10 +160,15 @@ final class Held: @unchecked Sendable {
     }
 
     private let lock = cwrap_mutex_new()!
-    private var connections: [Int32: [Connection]] = [:]
+    /// Held connections, oldest first, with their listeners: a short list
+    /// (a listener holds one at a time, bar judged ones), searched from the
+    /// front; its room is reserved once, so holding allocates nothing.
+    private var connections: [(listener: Int32, connection: Connection)] = []
     private var datagrams: [Int32: [Datagram]] = [:]
 
-    init() {}
+    init() {
+        connections.reserveCapacity(64)
+    }
 
     /// Holds an admitted connection of `listener`. With a `cookie` (a judged
     /// client: time has passed), only if the listener is still the socket
@@ -175,9 +180,8 @@ final class Held: @unchecked Sendable {
         if let cookie, Kind.cookie(listener) != cookie { return false }
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
-        let first = connections[listener] == nil
-        connections[listener, default: []].append(c)
-        if first { mark(listener) }
+        if !connections.contains(where: { $0.listener == listener }) { mark(listener) }
+        connections.append((listener, c))
         return true
     }
 
@@ -186,14 +190,9 @@ final class Held: @unchecked Sendable {
         guard cpreload_kind(listener) & Kind.held != 0 else { return nil }
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
-        guard var items = connections[listener], !items.isEmpty else { return nil }
-        let c = items.removeFirst()
-        if items.isEmpty {
-            connections[listener] = nil
-            unmark(listener)
-        } else {
-            connections[listener] = items
-        }
+        guard let i = connections.firstIndex(where: { $0.listener == listener }) else { return nil }
+        let c = connections.remove(at: i).connection
+        if !connections[i...].contains(where: { $0.listener == listener }) { unmark(listener) }
         return c
     }
 
@@ -230,8 +229,9 @@ final class Held: @unchecked Sendable {
     /// The socket `fd` is gone: its held connections are closed.
     func drop(_ fd: Int32) {
         cwrap_mutex_lock(lock)
-        if let items = connections.removeValue(forKey: fd) {
-            for c in items { close(c.fd) }
+        if connections.contains(where: { $0.listener == fd }) {
+            for held in connections where held.listener == fd { close(held.connection.fd) }
+            connections.removeAll { $0.listener == fd }
             unmark(fd)
         }
         if datagrams.removeValue(forKey: fd) != nil { unmark(fd) }
@@ -241,12 +241,12 @@ final class Held: @unchecked Sendable {
     /// In a forked child: what the parent holds is the parent's to hand out.
     func forkedChild() {
         cwrap_mutex_lock(lock)
-        for (fd, items) in connections {
-            for c in items { close(c.fd) }
-            unmark(fd)
+        for held in connections {
+            close(held.connection.fd)
+            if cpreload_kind(held.listener) & Kind.held != 0 { unmark(held.listener) }
         }
         for (fd, _) in datagrams { unmark(fd) }
-        connections.removeAll()
+        connections.removeAll(keepingCapacity: true)
         datagrams.removeAll()
         cwrap_mutex_unlock(lock)
     }

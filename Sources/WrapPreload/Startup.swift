@@ -20,5 +20,6 @@ public func c_swrap_preload_prepare() {
     Engine.keep(Judges.shared)
     Shim.prepareHeadBuffers()
     NameCache.shared.enable()
+    Background.freshFor = 0.001   // a table's stat() stands 1 ms: not one per decision
     Background.runner = { Judges.shared.submit(.task($0)) }   // large changed tables compile off the hooks' path   // a daemon's clients come back: one lookup per 30 s each
 }
