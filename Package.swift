@@ -28,6 +28,11 @@ let embedded: [SwiftSetting] = [
     .unsafeFlags(["-wmo"]),
 ]
 
+/// An admin tool: an Embedded Swift executable whose entry point is a
+/// @_cdecl function. (Text is bytes, as in the libraries: String's Unicode
+/// operations would need the stdlib's Unicode tables.)
+let tool: [SwiftSetting] = embedded + [.unsafeFlags(["-parse-as-library"])]
+
 /// A shared object whose exports are limited by a version script (which also
 /// hides the Embedded Swift runtime's weak swift_retain & co.), with
 /// undefined symbols caught at link time.
@@ -44,6 +49,7 @@ let package = Package(
     products: [
         .library(name: "wrap", type: .dynamic, targets: ["Wrap"]),
         .library(name: "wrap_preload", type: .dynamic, targets: ["WrapPreload"]),
+        .executable(name: "tcpdmatch", targets: ["tcpdmatch"]),
     ],
     targets: [
         .target(
@@ -87,6 +93,22 @@ let package = Package(
             exclude: ["preload.map"],
             swiftSettings: embedded,
             linkerSettings: sharedObject(soname: "libwrap_preload.so", exports: "Sources/WrapPreload/preload.map")
+        ),
+        // The admin tools: Embedded Swift executables over the same engine
+        // (WrapTools holds what they share). An executable's entry point is
+        // a @_cdecl("<target>_main") function (Embedded Swift has no
+        // CommandLine; SwiftPM renames an executable's main so).
+        .target(
+            name: "WrapTools",
+            dependencies: ["WrapABI", "CSystem"],
+            path: "Sources/Tools/WrapTools",
+            swiftSettings: embedded
+        ),
+        .executableTarget(
+            name: "tcpdmatch",
+            dependencies: ["WrapTools"],
+            path: "Sources/Tools/tcpdmatch",
+            swiftSettings: tool
         ),
         .target(
             name: "WrapCoreHosted",

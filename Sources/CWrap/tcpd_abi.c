@@ -54,6 +54,8 @@ _Static_assert(sizeof(struct request_info) == 872, "struct request_info layout")
 const char *cwrap_allow_table(void) { return hosts_allow_table; }
 const char *cwrap_deny_table(void) { return hosts_deny_table; }
 int cwrap_verbose(void) { return hosts_access_verbose; }
+void cwrap_set_verbose(int value) { hosts_access_verbose = value; }
+void cwrap_set_severity_defaults(void) { allow_severity = LOG_INFO; deny_severity = LOG_WARNING; }
 int cwrap_dry_run(void) { return dry_run; }
 void cwrap_set_dry_run(int value) { dry_run = value; }
 int cwrap_resident(void) { return resident; }
@@ -192,9 +194,18 @@ static const char *log_path;
 
 void cwrap_set_log_path(const char *path) { log_path = path ? strdup(path) : NULL; }
 
+static int log_stderr;
+void cwrap_set_log_stderr(int on) { log_stderr = on; }
+
 void cwrap_syslog(int priority, const char *message)
 {
     int saved = errno;
+
+    if (log_stderr) {
+        fprintf(stderr, "%s\n", message);
+        errno = saved;
+        return;
+    }
 
     if (log_path) {
         /* Opened per line: a daemon may close descriptors it did not open.

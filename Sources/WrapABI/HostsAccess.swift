@@ -152,6 +152,17 @@ struct RequestOptions: OptionRunner {
     }
 }
 
+/// What hosts_access() consulted, for tcpdmatch --json.
+public enum Explain {
+    public enum Event {
+        case matched(Bytes, line: Int, options: Bytes?)
+        case noMatch(Bytes)
+        case unreadable(Bytes)
+    }
+    /// Set by a tool before it asks; nil in the libraries.
+    nonisolated(unsafe) public static var observer: ((Event) -> Void)? = nil
+}
+
 public enum Access {
     public enum Verdict: Sendable { case permit, deny, handedOff }
 
@@ -188,7 +199,17 @@ public enum Access {
         cwrap_get_position(&savedFile, &savedLine)
         defer { cwrap_set_position(savedFile, savedLine) }
 
-        guard let result = firstMatch(table, request) else { return .error }
+        guard let result = firstMatch(table, request) else {
+            Explain.observer?(.unreadable(bytes(table)))
+            return .error
+        }
+        if let observer = Explain.observer {
+            if case .matched(let rule) = result {
+                observer(.matched(bytes(table), line: rule.line, options: rule.options))
+            } else {
+                observer(.noMatch(bytes(table)))
+            }
+        }
         switch result {
         case .none:
             return .no

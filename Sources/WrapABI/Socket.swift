@@ -206,6 +206,12 @@ enum Sock {
     }
 }
 
+/// sock_methods(): a request's names and addresses from its socket
+/// addresses (for the admin tools).
+public func requestUseSocketMethods(_ r: UnsafeMutablePointer<request_info>) {
+    Sock.setMethods(r)
+}
+
 @_cdecl("sock_host")
 public func c_sock_host(_ r: UnsafeMutablePointer<request_info>?) {
     if let r { keepingErrno { Sock.host(r) } }

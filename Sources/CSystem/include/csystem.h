@@ -53,6 +53,12 @@ static inline int csystem_get_flags(int fd) { return fcntl(fd, F_GETFL); }
 static inline int csystem_set_flags(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
 static inline int csystem_set_fd_flags(int fd, int flags) { return fcntl(fd, F_SETFD, flags); }
 
+/* getopt()'s globals and stdio's streams (C globals Swift 6 will not touch). */
+static inline int csystem_optind(void) { return optind; }
+static inline char *csystem_optarg(void) { return optarg; }
+static inline FILE *csystem_stdout(void) { return stdout; }
+static inline FILE *csystem_stderr(void) { return stderr; }
+
 /* pipe2(fds, O_CLOEXEC) (a GNU extension, in csystem.c). */
 int csystem_pipe_cloexec(int fds[2]);
 

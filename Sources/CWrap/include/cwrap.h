@@ -17,6 +17,8 @@
 const char *cwrap_allow_table(void);
 const char *cwrap_deny_table(void);
 int cwrap_verbose(void);
+void cwrap_set_verbose(int value);
+void cwrap_set_severity_defaults(void);
 int cwrap_dry_run(void);
 void cwrap_set_dry_run(int value);
 int cwrap_resident(void);
@@ -60,6 +62,9 @@ struct sockaddr_storage *cwrap_endpoint_pair(void);
  * log file set (the preload shim's TCPWRAP_LOG), lines are appended there. */
 void cwrap_syslog(int priority, const char *message);
 void cwrap_set_log_path(const char *path);
+/* The admin tools (tcpdmatch, tcpdchk, try-from): diagnostics go to
+ * standard error, one line each, instead of syslog. */
+void cwrap_set_log_stderr(int on);
 
 /* Replaces the table paths (the shim's TCPWRAP_HOSTS_ALLOW/DENY). */
 void cwrap_set_tables(const char *allow, const char *deny);
