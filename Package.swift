@@ -50,6 +50,8 @@ let package = Package(
         .library(name: "wrap", type: .dynamic, targets: ["Wrap"]),
         .library(name: "wrap_preload", type: .dynamic, targets: ["WrapPreload"]),
         .executable(name: "tcpdmatch", targets: ["tcpdmatch"]),
+        .executable(name: "try-from", targets: ["try-from"]),
+        .executable(name: "tcpd", targets: ["tcpd"]),
     ],
     targets: [
         .target(
@@ -108,6 +110,18 @@ let package = Package(
             name: "tcpdmatch",
             dependencies: ["WrapTools"],
             path: "Sources/Tools/tcpdmatch",
+            swiftSettings: tool
+        ),
+        .executableTarget(
+            name: "try-from",
+            dependencies: ["WrapTools"],
+            path: "Sources/Tools/try-from",
+            swiftSettings: tool
+        ),
+        .executableTarget(
+            name: "tcpd",
+            dependencies: ["WrapTools"],
+            path: "Sources/Tools/tcpd",
             swiftSettings: tool
         ),
         .target(
