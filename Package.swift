@@ -52,6 +52,7 @@ let package = Package(
         .executable(name: "tcpdmatch", targets: ["tcpdmatch"]),
         .executable(name: "try-from", targets: ["try-from"]),
         .executable(name: "tcpd", targets: ["tcpd"]),
+        .executable(name: "tcpdchk", targets: ["tcpdchk"]),
     ],
     targets: [
         .target(
@@ -116,6 +117,12 @@ let package = Package(
             name: "try-from",
             dependencies: ["WrapTools"],
             path: "Sources/Tools/try-from",
+            swiftSettings: tool
+        ),
+        .executableTarget(
+            name: "tcpdchk",
+            dependencies: ["WrapTools"],
+            path: "Sources/Tools/tcpdchk",
             swiftSettings: tool
         ),
         .executableTarget(

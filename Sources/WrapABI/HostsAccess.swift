@@ -246,6 +246,15 @@ public enum Access {
         }
     }
 
+    /// process_options() in a dry run, for tcpdchk: the outcome, errors
+    /// returned rather than logged.
+    public static func dryRunOptions(_ options: Bytes, _ request: UnsafeMutablePointer<request_info>) -> OptionOutcome {
+        let saved = cwrap_dry_run()
+        cwrap_set_dry_run(1)
+        defer { cwrap_set_dry_run(saved) }
+        return runOptions(options, request, .library)
+    }
+
     static func runOptions(_ options: Bytes, _ request: RequestPtr, _ mode: AccessMode) -> OptionOutcome {
         var runner = RequestOptions(request: request, mode: mode)
         return Options.process(options, &runner)

@@ -117,6 +117,7 @@ enum OptionActions {
         }
         let gid = gr.pointee.gr_gid
         endgrent()
+        if dryRun && IdentityOptions.checkOnly { return .proceed }
         if setgid(gid) != 0 { return .error("setgid(\(name.text)): \(Diag.errnoText())") }
         if setgroups(0, nil) != 0 { return .error("setgroups(\(name.text)): \(Diag.errnoText())") }
         return .proceed
@@ -132,6 +133,7 @@ enum OptionActions {
         }
         let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
         endpwent()
+        if dryRun && IdentityOptions.checkOnly { return .proceed }
         if dryRun {
             // Debian's order: setuid first, then the user's group.
             if setuid(uid) != 0 { return .error("setuid(\(name.text)): \(Diag.errnoText())") }
@@ -213,4 +215,12 @@ enum Banners {
             if n > 0 { off += n } else if n < 0 && errno == EINTR { continue } else { break }
         }
     }
+}
+
+/// Our admin tools (tcpdmatch, tcpdchk) only check that the user and group
+/// an option names exist: Debian's, run as root, really change their ids in
+/// a dry run (and then fail the next check, reporting "denied"). A
+/// deliberate difference (README); the library keeps Debian's behaviour.
+public enum IdentityOptions {
+    nonisolated(unsafe) public static var checkOnly = false
 }

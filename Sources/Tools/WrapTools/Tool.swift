@@ -43,6 +43,7 @@ public enum Tool {
     /// library calls the fortified syslog its tools cannot catch).
     public static func start() {
         cwrap_set_log_stderr(1)
+        IdentityOptions.checkOnly = true   // a dry run never changes the tool's ids
     }
 
     /// argv as byte strings.
@@ -185,3 +186,47 @@ public func jsonString(_ b: Bytes) -> Bytes {
 }
 
 public func jsonString(_ s: String) -> Bytes { jsonString(Array(s.utf8)) }
+
+/// What inetd.conf says: server name -> wrapped by tcpd or not.
+public struct InetdServices {
+    public var path: Bytes? = nil
+    public var wrapped: [Bytes: Bool] = [:]
+
+    public init() {}
+
+    /// inet_cfg(): the file named with -i (which must exist: exit 1), or
+    /// the first of /etc/inetd.conf and /etc/inet/inetd.conf there is.
+    public static func load(_ given: Bytes?) -> InetdServices {
+        var s = InetdServices()
+        let candidates = given.map { [$0] } ?? [Array("/etc/inetd.conf".utf8), Array("/etc/inet/inetd.conf".utf8)]
+        for path in candidates {
+            guard let fp = fopen(cString(path), "r") else {
+                if given != nil {
+                    Out.error("error: cannot open \(path.text): \(bytes(strerror(errno)).text)\n")
+                    Out.exit(1)
+                }
+                continue
+            }
+            defer { fclose(fp) }
+            s.path = path
+            var line = [CChar](repeating: 0, count: 4096)
+            while fgets(&line, Int32(line.count), fp) != nil {
+                let words = bytes(line).split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A }).map { Array($0) }
+                guard words.count >= 6, words[0].first != 0x23 else { continue }
+                let base = { (w: Bytes) -> Bytes in w.lastIndex(of: 0x2F).map { Array(w[($0 + 1)...]) } ?? w }
+                if base(words[5]) == Array("tcpd".utf8), words.count >= 7 {
+                    s.wrapped[base(words[6])] = true
+                } else {
+                    s.wrapped[base(words[5])] = s.wrapped[base(words[5])] ?? false
+                    if words.count >= 7 { s.wrapped[base(words[6])] = s.wrapped[base(words[6])] ?? false }
+                }
+            }
+            break
+        }
+        // Not run from inetd, with access control of their own.
+        s.wrapped[Array("portmap".utf8)] = true
+        s.wrapped[Array("rpcbind".utf8)] = true
+        return s
+    }
+}
+

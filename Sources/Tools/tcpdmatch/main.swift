@@ -106,34 +106,15 @@ func observe(_ event: Explain.Event) {
     }
 }
 
-/// inet_cfg()/inet_get(): what inetd.conf says of the daemon (warnings only).
+/// inet_get(): what inetd.conf says of the daemon (warnings only).
 func checkInetd(_ path: Bytes?, daemon: Bytes) {
-    let file = path ?? Array("/etc/inetd.conf".utf8)
-    guard let fp = fopen(cString(file), "r") else {
-        // A file named with -i must be there (as in Debian: exit 1).
-        if path != nil {
-            Out.error("error: cannot open \(file.text): \(bytes(strerror(errno)).text)\n")
-            Out.exit(1)
-        }
-        return
+    let services = InetdServices.load(path)
+    guard let file = services.path else { return }
+    switch services.wrapped[daemon] {
+    case nil: Tool.warn("\(daemon.text): no such process name in \(file.text)")
+    case false?: Tool.warn("\(daemon.text): service possibly not wrapped")
+    default: break
     }
-    defer { fclose(fp) }
-    if strEq(daemon, "portmap") || strEq(daemon, "rpcbind") { return }
-    var line = [CChar](repeating: 0, count: 4096)
-    var seen = false
-    while fgets(&line, Int32(line.count), fp) != nil {
-        let words = bytes(line).split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A }).map { Array($0) }
-        guard words.count >= 6, words[0].first != 0x23 else { continue }
-        let server = words[5]
-        let base = { (w: Bytes) -> Bytes in w.lastIndex(of: 0x2F).map { Array(w[($0 + 1)...]) } ?? w }
-        if base(server) == Array("tcpd".utf8) {
-            if words.count >= 7, base(words[6]) == daemon { seen = true }
-        } else if base(server) == daemon || (words.count >= 7 && base(words[6]) == daemon) {
-            Tool.warn("\(daemon.text): service possibly not wrapped")
-            seen = true
-        }
-    }
-    if !seen { Tool.warn("\(daemon.text): no such process name in \(file.text)") }
 }
 
 @_cdecl("tcpdmatch_main")
