@@ -40,3 +40,27 @@ def test_install_into_destdir(tmp_path):
     assert run.stdout == "1\n"
     maps = subprocess.run(["ldd", str(tmp_path / "prog")], capture_output=True, text=True).stdout
     assert str(lib / "libwrap.so.0") in maps
+
+
+def test_install_lays_out_tools_manual_and_pkgconfig(tmp_path):
+    p = subprocess.run([str(REPO / "scripts" / "install"), "--prefix", "/opt/tcpw"], capture_output=True,
+                       text=True, timeout=600, env=dict(os.environ, DESTDIR=str(tmp_path)))
+    assert p.returncode == 0, p.stderr
+    root = tmp_path / "opt" / "tcpw"
+    for tool in ("tcpd", "tcpdchk", "tcpdmatch", "try-from"):
+        assert os.access(root / "sbin" / tool, os.X_OK), tool
+    # The tools run (no Swift runtime needed: only the C library).
+    r = subprocess.run([str(root / "sbin" / "tcpdmatch"), "sshd", "192.0.2.1"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "access:" in r.stdout, r
+    needed = subprocess.run(["readelf", "-d", str(root / "sbin" / "tcpdchk")], capture_output=True, text=True).stdout
+    assert "libswift" not in needed and "libc.so.6" in needed, needed
+    for section, page in (("1", "tcpwrap"), ("3", "hosts_access"), ("5", "hosts_access"), ("5", "hosts_options"),
+                          ("8", "tcpd"), ("8", "tcpdchk"), ("8", "tcpdmatch"), ("8", "try-from")):
+        path = root / "share" / "man" / f"man{section}" / f"{page}.{section}"
+        assert path.is_file(), path
+        shown = subprocess.run(["man", "-l", "-Tutf8", str(path)], capture_output=True, text=True, timeout=30)
+        assert shown.returncode == 0 and page.upper() in shown.stdout and not shown.stderr, (path, shown.stderr)
+    pc = (root / "lib" / "pkgconfig" / "libwrap.pc").read_text()
+    assert "prefix=/opt/tcpw\n" in pc and "Libs: -L${libdir} -lwrap" in pc and "Cflags: -I${includedir}" in pc
+    dropin = (root / "share" / "doc" / "tcpwrappers-swift" / "examples" / "tcpwrap-dropin.conf").read_text()
+    assert "LD_PRELOAD=/opt/tcpw/lib/libwrap_preload.so" in dropin and "/opt/tcpw/sbin/tcpdchk" in dropin

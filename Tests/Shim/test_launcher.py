@@ -47,3 +47,23 @@ def test_launcher_rejects_bad_arguments(tmp_path):
                           (["no-such-command-here"], "command not found")):
         r = subprocess.run([str(TCPWRAP), *argv], capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and message in r.stderr, (argv, r.returncode, r.stderr)
+
+
+def test_launcher_check_stops_on_broken_tables(tmp_path):
+    """--check runs tcpdchk on the tables the daemon would get: broken ones
+    (here a rule without its final newline in hosts.deny, which would refuse
+    everyone) stop the launch with tcpdchk's findings; clean ones go on."""
+    allow, deny = tmp_path / "allow", tmp_path / "deny"
+    allow.write_text("demo: 127.0.0.2\n")
+    deny.write_text("ALL: 10.0.0.1")
+    marker = tmp_path / "ran"
+    r = subprocess.run([str(TCPWRAP), "--check", "--allow", str(allow), "--deny", str(deny), "--",
+                        "touch", str(marker)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r
+    assert f"{deny}:1: error: missing newline" in r.stderr and "not started" in r.stderr, r.stderr
+    assert not marker.exists()
+    deny.write_text("ALL: 10.0.0.1\n")
+    r = subprocess.run([str(TCPWRAP), "--check", "--allow", str(allow), "--deny", str(deny), "--",
+                        "touch", str(marker)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stderr == "", r
+    assert marker.exists()

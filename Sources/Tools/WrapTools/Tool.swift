@@ -138,13 +138,14 @@ public enum Scaffold {
     }
 
     /// check_path(): whether `path` exists; warns about world-writable
-    /// files and directories on the way up.
+    /// files and directories on the way up (not sticky ones).
     @discardableResult
     public static func checkPath(_ path: Bytes) -> stat? {
         var st = stat()
         let c = cString(path)
         guard stat(c, &st) == 0 else { return nil }
-        if st.st_mode & 0o002 != 0 { Tool.warn("\(path.text): world writable") }
+        // (A sticky directory such as /tmp lets nobody replace another's file.)
+        if st.st_mode & 0o002 != 0 && st.st_mode & 0o1000 == 0 { Tool.warn("\(path.text): world writable") }
         if path.first == 0x2F && path.count > 1, let slash = path.lastIndex(of: 0x2F) {
             let parent = slash == 0 ? [UInt8(0x2F)] : Array(path[..<slash])
             checkPath(parent)

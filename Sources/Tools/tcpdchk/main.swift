@@ -6,6 +6,7 @@
 //   -d  examine hosts.allow and hosts.deny in the current directory
 //   -i  the inetd.conf to check daemon names against
 //   -v  list every rule (Debian's listing, byte for byte)
+//   --allow FILE, --deny FILE   examine these tables instead (not in Debian's)
 //
 // Debian's command line and standard output. Beyond Debian's (whose
 // findings go to syslog, unseen): every problem on standard error as
@@ -47,6 +48,7 @@ func usage(_ me: Bytes) -> Never {
     Out.error("\t-d: use allow/deny files in current directory\n")
     Out.error("\t-i: location of inetd.conf file\n")
     Out.error("\t-v: list all rules\n")
+    Out.error("\t--allow FILE, --deny FILE: examine these tables (not in Debian's)\n")
     Out.exit(1)
 }
 
@@ -355,9 +357,26 @@ func parseTable(_ table: Bytes, permit: Bool, _ request: UnsafeMutablePointer<re
 public func tcpdchkMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
     Tool.start()
     let me = argv[0].map { bytes($0) } ?? Array("tcpdchk".utf8)
+    // --allow FILE and --deny FILE are ours (the tables the shim's
+    // launcher was given): taken out before getopt() sees the arguments.
+    var args: [UnsafeMutablePointer<CChar>?] = []
+    var allowPath: UnsafeMutablePointer<CChar>? = nil, denyPath: UnsafeMutablePointer<CChar>? = nil
+    var i = 0
+    while i < Int(argc) {
+        if let a = argv[i], strcmp(a, "--allow") == 0 || strcmp(a, "--deny") == 0 {
+            guard i + 1 < Int(argc) else { usage(me) }
+            if strcmp(a, "--allow") == 0 { allowPath = argv[i + 1] } else { denyPath = argv[i + 1] }
+            i += 2
+            continue
+        }
+        args.append(argv[i])
+        i += 1
+    }
+    let n = Int32(args.count)
+    args.append(nil)
     var inetcf: Bytes? = nil
     while true {
-        let ch = getopt(argc, argv, "adi:v")
+        let ch = getopt(n, &args, "adi:v")
         if ch == -1 { break }
         switch UInt8(truncatingIfNeeded: ch) {
         case UInt8(ascii: "a"): allowCheck = true
@@ -367,7 +386,11 @@ public func tcpdchkMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutabl
         default: usage(me)
         }
     }
-    if Int(csystem_optind()) != Int(argc) { usage(me) }
+    if Int(csystem_optind()) != Int(n) { usage(me) }
+    if allowPath != nil || denyPath != nil {
+        cwrap_set_tables(allowPath ?? UnsafeMutablePointer(mutating: cwrap_allow_table()),
+                         denyPath ?? UnsafeMutablePointer(mutating: cwrap_deny_table()))
+    }
 
     if let st = Scaffold.checkPath(realDaemonDir) {
         if csystem_file_type(st.st_mode) != S_IFDIR { Tool.warn("REAL_DAEMON_DIR \(realDaemonDir.text) is not a directory") }
