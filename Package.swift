@@ -53,6 +53,7 @@ let package = Package(
         .executable(name: "try-from", targets: ["try-from"]),
         .executable(name: "tcpd", targets: ["tcpd"]),
         .executable(name: "tcpdchk", targets: ["tcpdchk"]),
+        .executable(name: "safe_finger", targets: ["safe_finger"]),
     ],
     targets: [
         .target(
@@ -123,6 +124,12 @@ let package = Package(
             name: "tcpdchk",
             dependencies: ["WrapTools"],
             path: "Sources/Tools/tcpdchk",
+            swiftSettings: tool
+        ),
+        .executableTarget(
+            name: "safe_finger",
+            dependencies: ["WrapTools"],
+            path: "Sources/Tools/safe_finger",
             swiftSettings: tool
         ),
         .executableTarget(

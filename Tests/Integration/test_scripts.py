@@ -47,7 +47,7 @@ def test_install_lays_out_tools_manual_and_pkgconfig(tmp_path):
                        text=True, timeout=600, env=dict(os.environ, DESTDIR=str(tmp_path)))
     assert p.returncode == 0, p.stderr
     root = tmp_path / "opt" / "tcpw"
-    for tool in ("tcpd", "tcpdchk", "tcpdmatch", "try-from"):
+    for tool in ("tcpd", "tcpdchk", "tcpdmatch", "try-from", "safe_finger"):
         assert os.access(root / "sbin" / tool, os.X_OK), tool
     # The tools run (no Swift runtime needed: only the C library).
     r = subprocess.run([str(root / "sbin" / "tcpdmatch"), "sshd", "192.0.2.1"], capture_output=True, text=True, timeout=30)
@@ -55,7 +55,8 @@ def test_install_lays_out_tools_manual_and_pkgconfig(tmp_path):
     needed = subprocess.run(["readelf", "-d", str(root / "sbin" / "tcpdchk")], capture_output=True, text=True).stdout
     assert "libswift" not in needed and "libc.so.6" in needed, needed
     for section, page in (("1", "tcpwrap"), ("3", "hosts_access"), ("5", "hosts_access"), ("5", "hosts_options"),
-                          ("8", "tcpd"), ("8", "tcpdchk"), ("8", "tcpdmatch"), ("8", "try-from")):
+                          ("8", "tcpd"), ("8", "tcpdchk"), ("8", "tcpdmatch"), ("8", "try-from"),
+                          ("8", "safe_finger")):
         path = root / "share" / "man" / f"man{section}" / f"{page}.{section}"
         assert path.is_file(), path
         shown = subprocess.run(["man", "-l", "-Tutf8", str(path)], capture_output=True, text=True, timeout=30)

@@ -71,7 +71,7 @@ def free_port() -> int:
     return port
 
 
-def serve(work: Path, allow: str, deny: str, socat_args: list[str]) -> tuple[subprocess.Popen, Syslog]:
+def serve(work: Path, allow: str, deny: str, socat_args: list[str], program: list[str] | None = None) -> tuple[subprocess.Popen, Syslog]:
     (work / "allow").write_text(allow)
     (work / "deny").write_text(deny)
     (work / "log").unlink(missing_ok=True)
@@ -82,7 +82,7 @@ def serve(work: Path, allow: str, deny: str, socat_args: list[str]) -> tuple[sub
               "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/zero c 1 5 && "
               "mknod -m 666 /dev/urandom c 1 9 && mknod -m 666 /dev/random c 1 8 && ln -s /proc/self/fd /dev/fd && "
               f"touch /dev/log && mount --bind {work}/log /dev/log && exec \"$@\"")
-    p = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", "socat", *socat_args],
+    p = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *(program or ["socat"]), *socat_args],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     return p, log
 
@@ -228,3 +228,49 @@ def test_tcpd_wait_udp_service_matches_debian(work, src, admitted):
         # Both read the datagram off and wait 5 s before exiting (inetd
         # would otherwise start the wrapper again at once).
         assert ours_took > 4 and debian_took > 4, (ours_took, debian_took)
+
+
+def tcpd_under_inetd(work: Path, sbin: Path) -> tuple[list[bytes], bytes | None, bytes | None, list[tuple[int, str]]]:
+    """openbsd-inetd itself: a nowait TCP echo service (/bin/cat) and a
+    wait UDP echo service, both through tcpd."""
+    tcp, udp = free_port(), free_port()
+    echo = work / "udpecho"
+    echo.write_text("#!/usr/bin/python3\nimport socket\ns = socket.socket(fileno=0)\n"
+                    "d, a = s.recvfrom(512)\ns.sendto(d, a)\n")
+    echo.chmod(0o755)
+    conf = work / "inetd.conf"
+    conf.write_text(f"127.0.0.1:{tcp} stream tcp nowait root {sbin}/tcpd /bin/cat\n"
+                    f"127.0.0.1:{udp} dgram udp wait root {sbin}/tcpd {echo}\n")
+    p, log = serve(work, "cat: 127.0.0.2\nudpecho: 127.0.0.2\n", "ALL: ALL\n", ["-d", str(conf)], program=["/usr/sbin/inetd"])
+    try:
+        wait_listening(tcp)
+        answers = [tcp_talk(src, tcp, b"hello\n") for src in ("127.0.0.2", "127.0.0.3", "127.0.0.2")]
+        def datagram(src):
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            c.bind((src, 0))
+            c.settimeout(2)
+            c.sendto(b"ping", ("127.0.0.1", udp))
+            try:
+                return c.recvfrom(64)[0]
+            except socket.timeout:
+                return None
+            finally:
+                c.close()
+        admitted = datagram("127.0.0.2")
+        refused = datagram("127.0.0.3")
+        time.sleep(0.3)
+        # (inetd's own lines name its ports, which differ between runs)
+        return answers, admitted, refused, sorted(m for m in log.messages() if not m[1].startswith("inetd:"))
+    finally:
+        stop(p)
+        log.close()
+
+
+def test_tcpd_under_openbsd_inetd_matches_debian(work):
+    if not Path("/usr/sbin/inetd").is_file():
+        pytest.fail("openbsd-inetd is not installed (scripts/deps installs it)")
+    ours = tcpd_under_inetd(work, SBIN)
+    assert ours[0] == [b"hello\n", b"", b"hello\n"] and ours[1] == b"ping" and ours[2] is None, ours[:3]
+    debian = tcpd_under_inetd(work, DEBIAN_SBIN)
+    assert ours[:3] == debian[:3]
+    assert ours[3] == debian[3], f"ours: {ours[3]}\ndebian: {debian[3]}"

@@ -7,6 +7,8 @@
 //   -i  the inetd.conf to check daemon names against
 //   -v  list every rule (Debian's listing, byte for byte)
 //   --allow FILE, --deny FILE   examine these tables instead (not in Debian's)
+//   --no-inetd  do not check daemon names against inetd.conf (the shim's
+//               daemons are not inetd services; not in Debian's)
 //
 // Debian's command line and standard output. Beyond Debian's (whose
 // findings go to syslog, unseen): every problem on standard error as
@@ -34,10 +36,11 @@ nonisolated(unsafe) var inetd = InetdServices()
 
 enum Level { case error, warning }
 
-/// One finding, on standard error.
-func report(_ level: Level, _ file: Bytes, _ line: Int, _ message: String, hint: String? = nil) {
+/// One finding, on standard error: FILE:LINE[:COLUMN]: error|warning: ...
+func report(_ level: Level, _ file: Bytes, _ line: Int, column: Int? = nil, _ message: String, hint: String? = nil) {
     if case .error = level { errors += 1 }
-    var text = "\(file.text):\(line): \(level == .error ? "error" : "warning"): \(message)\n"
+    let position = column.map { "\(line):\($0)" } ?? "\(line)"
+    var text = "\(file.text):\(position): \(level == .error ? "error" : "warning"): \(message)\n"
     if let hint { text += "    hint: \(hint)\n" }
     Out.error(text)
 }
@@ -49,6 +52,7 @@ func usage(_ me: Bytes) -> Never {
     Out.error("\t-i: location of inetd.conf file\n")
     Out.error("\t-v: list all rules\n")
     Out.error("\t--allow FILE, --deny FILE: examine these tables (not in Debian's)\n")
+    Out.error("\t--no-inetd: do not check daemon names against inetd.conf (not in Debian's)\n")
     Out.exit(1)
 }
 
@@ -64,32 +68,43 @@ func isReserved(_ p: Bytes) -> Bool {
 struct Place {
     var file: Bytes
     var line: Int
+    /// The line's text, to find a pattern's column in.
+    var text: Bytes = []
+
+    /// The 1-based column of the first `token` in the line (nil if not found).
+    func column(_ token: Bytes) -> Int? {
+        guard !token.isEmpty, token.count <= text.count else { return nil }
+        for i in 0...(text.count - token.count) where text[i] == token[0] {
+            if Array(text[i..<(i + token.count)]) == token { return i + 1 }
+        }
+        return nil
+    }
 }
 
 func checkDaemon(_ pat: Bytes, _ at: Place) {
     let never = "no daemon name has that form: the rule never applies"
     if pat.first == 0x40 {
-        report(.error, at.file, at.line, "\(pat.text): daemon name begins with \"@\"", hint: never)
+        report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): daemon name begins with \"@\"", hint: never)
     } else if pat.first == 0x2F {
-        report(.error, at.file, at.line, "\(pat.text): daemon name begins with \"/\"",
+        report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): daemon name begins with \"/\"",
                hint: "daemon names are program names without a directory (\(Array(pat[(pat.lastIndex(of: 0x2F)! + 1)...]).text))")
     } else if pat.first == 0x2E {
-        report(.error, at.file, at.line, "\(pat.text): daemon name begins with dot", hint: never)
+        report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): daemon name begins with dot", hint: never)
     } else if pat.last == 0x2E {
-        report(.error, at.file, at.line, "\(pat.text): daemon name ends in dot", hint: never)
+        report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): daemon name ends in dot", hint: never)
     } else if strEq(pat, "ALL") || strEq(pat, "unknown") {
     } else if strEq(pat, "FAIL") {
-        report(.error, at.file, at.line, "FAIL is no longer recognized", hint: "use EXCEPT or a deny rule instead")
+        report(.error, at.file, at.line, column: at.column(pat), "FAIL is no longer recognized", hint: "use EXCEPT or a deny rule instead")
     } else if isReserved(pat) {
-        report(.warning, at.file, at.line, "\(pat.text): daemon name may be reserved word")
+        report(.warning, at.file, at.line, column: at.column(pat), "\(pat.text): daemon name may be reserved word")
     } else if let path = inetd.path {
         switch inetd.wrapped[pat] {
         case nil:
-            report(.warning, at.file, at.line, "\(pat.text): no such process name in \(path.text)",
+            report(.warning, at.file, at.line, column: at.column(pat), "\(pat.text): no such process name in \(path.text)",
                    hint: "fine for a daemon that is not started by inetd; check the spelling otherwise")
             inetd.wrapped[pat] = true
         case false?:
-            report(.warning, at.file, at.line, "\(pat.text): service possibly not wrapped",
+            report(.warning, at.file, at.line, column: at.column(pat), "\(pat.text): service possibly not wrapped",
                    hint: "\(path.text) starts it without tcpd")
             inetd.wrapped[pat] = true
         default:
@@ -101,18 +116,18 @@ func checkDaemon(_ pat: Bytes, _ at: Place) {
 func checkUser(_ pat: Bytes, _ at: Place) {
     let never = "no user name has that form: the pattern never matches"
     if pat.first == 0x40 {
-        report(.error, at.file, at.line, "\(pat.text): user name begins with \"@\"", hint: never)
+        report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): user name begins with \"@\"", hint: never)
     } else if pat.first == 0x2F {
-        report(.error, at.file, at.line, "\(pat.text): user name begins with \"/\"", hint: never)
+        report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): user name begins with \"/\"", hint: never)
     } else if pat.first == 0x2E {
-        report(.error, at.file, at.line, "\(pat.text): user name begins with dot", hint: never)
+        report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): user name begins with dot", hint: never)
     } else if pat.last == 0x2E {
-        report(.error, at.file, at.line, "\(pat.text): user name ends in dot", hint: never)
+        report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): user name ends in dot", hint: never)
     } else if strEq(pat, "ALL") || strEq(pat, "unknown") || strEq(pat, "KNOWN") {
     } else if strEq(pat, "FAIL") {
-        report(.error, at.file, at.line, "FAIL is no longer recognized", hint: "use EXCEPT or a deny rule instead")
+        report(.error, at.file, at.line, column: at.column(pat), "FAIL is no longer recognized", hint: "use EXCEPT or a deny rule instead")
     } else if isReserved(pat) {
-        report(.warning, at.file, at.line, "\(pat.text): user name may be reserved word")
+        report(.warning, at.file, at.line, column: at.column(pat), "\(pat.text): user name may be reserved word")
     }
 }
 
@@ -132,16 +147,16 @@ func checkHost(_ pat: Bytes, _ at: Place) -> Int {
         let found = getnetgrent(&host, &user, &domain) != 0
         endnetgrent()
         if !found {
-            report(.warning, at.file, at.line, "\(Array(pat.dropFirst()).text): unknown or empty netgroup",
+            report(.warning, at.file, at.line, column: at.column(pat), "\(Array(pat.dropFirst()).text): unknown or empty netgroup",
                    hint: "the pattern matches no client until the netgroup has members")
         }
     } else if pat.first == 0x2F {                              // /file
         guard let fp = fopen(cString(pat), "r") else {
             if errno != ENOENT {
-                report(.error, at.file, at.line, "open \(pat.text): \(bytes(strerror(errno)).text)",
+                report(.error, at.file, at.line, column: at.column(pat), "open \(pat.text): \(bytes(strerror(errno)).text)",
                        hint: "the list cannot be read: the pattern matches nothing")
             } else {
-                report(.warning, at.file, at.line, "\(pat.text): no such file", hint: "a missing list matches nothing")
+                report(.warning, at.file, at.line, column: at.column(pat), "\(pat.text): no such file", hint: "a missing list matches nothing")
             }
             return 1
         }
@@ -151,7 +166,7 @@ func checkHost(_ pat: Bytes, _ at: Place) -> Int {
         while fgets(&buf, Int32(buf.count), fp) != nil {
             n += 1
             for w in bytes(buf).split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }) {
-                checkHost(Array(w), Place(file: pat, line: n))
+                checkHost(Array(w), Place(file: pat, line: n, text: bytes(buf)))
             }
         }
     } else if let slash = pat.firstIndex(of: 0x2F) {           // net/mask
@@ -164,22 +179,22 @@ func checkHost(_ pat: Bytes, _ at: Place) -> Int {
         let v6 = isIPv6Pattern(net) && maskLength >= 0 && maskLength <= 128
         let cidr4 = isDotQuad(net) && maskLength >= 1 && maskLength <= 32
         if !v4 && !v6 && !cidr4 {
-            report(.error, at.file, at.line, "\(pat.text): bad net/mask pattern",
+            report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): bad net/mask pattern",
                    hint: "use n.n.n.n/m.m.m.m, n.n.n.n/len (1-32) or [v6]/len (0-128): as written it never matches")
         }
     } else if strEq(pat, "FAIL") {
-        report(.error, at.file, at.line, "FAIL is no longer recognized", hint: "use EXCEPT or a deny rule instead")
+        report(.error, at.file, at.line, column: at.column(pat), "FAIL is no longer recognized", hint: "use EXCEPT or a deny rule instead")
     } else if isReserved(pat) || isIPv6Pattern(pat) {
     } else if notInaddr(pat) {                                 // a name
         if pat.last == 0x2E {
-            report(.error, at.file, at.line, "\(pat.text): domain or host name ends in dot",
+            report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): domain or host name ends in dot",
                    hint: "names are matched without a final dot: the pattern never matches")
         } else if pat.first != 0x2E && !pat.contains(where: { $0 == 0x2A || $0 == 0x3F }) {
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             var res: UnsafeMutablePointer<addrinfo>? = nil
             if getaddrinfo(cString(pat), nil, &hints, &res) != 0 {
-                report(.warning, at.file, at.line, "\(pat.text): host name does not resolve",
+                report(.warning, at.file, at.line, column: at.column(pat), "\(pat.text): host name does not resolve",
                        hint: "it matches only a client whose verified name is exactly this")
                 return 0
             }
@@ -192,9 +207,9 @@ func checkHost(_ pat: Bytes, _ at: Place) -> Int {
     } else {                                                   // numeric
         if strEq(pat, "0.0.0.0") || strEq(pat, "255.255.255.255") {
         } else if pat.first == 0x2E {
-            report(.error, at.file, at.line, "\(pat.text): network number begins with dot", hint: "the pattern never matches")
+            report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): network number begins with dot", hint: "the pattern never matches")
         } else if pat.last != 0x2E && !isDotQuad(pat) {
-            report(.error, at.file, at.line, "\(pat.text): not an address",
+            report(.error, at.file, at.line, column: at.column(pat), "\(pat.text): not an address",
                    hint: "an address is four numbers n.n.n.n, a prefix ends in a dot (n.n.n.): the pattern never matches")
         }
     }
@@ -284,7 +299,7 @@ func parseTable(_ table: Bytes, permit: Bool, _ request: UnsafeMutablePointer<re
         var lineNumber: Int32 = 0
         cwrap_get_context(&file, &lineNumber)
         let line = bytes(buf)
-        let at = Place(file: table, line: Int(lineNumber) + (line.last == 0x0A ? 0 : 1))
+        let at = Place(file: table, line: Int(lineNumber) + (line.last == 0x0A ? 0 : 1), text: line)
         if line.last != 0x0A {
             let atEnd = feof(fp) != 0
             let consequence = isDeny
@@ -361,8 +376,14 @@ public func tcpdchkMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutabl
     // launcher was given): taken out before getopt() sees the arguments.
     var args: [UnsafeMutablePointer<CChar>?] = []
     var allowPath: UnsafeMutablePointer<CChar>? = nil, denyPath: UnsafeMutablePointer<CChar>? = nil
+    var noInetd = false
     var i = 0
     while i < Int(argc) {
+        if let a = argv[i], strcmp(a, "--no-inetd") == 0 {
+            noInetd = true
+            i += 1
+            continue
+        }
         if let a = argv[i], strcmp(a, "--allow") == 0 || strcmp(a, "--deny") == 0 {
             guard i + 1 < Int(argc) else { usage(me) }
             if strcmp(a, "--allow") == 0 { allowPath = argv[i + 1] } else { denyPath = argv[i + 1] }
@@ -397,7 +418,7 @@ public func tcpdchkMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutabl
     } else {
         Tool.warn("REAL_DAEMON_DIR \(realDaemonDir.text): \(bytes(strerror(errno)).text)")
     }
-    inetd = InetdServices.load(inetcf)
+    if !noInetd { inetd = InetdServices.load(inetcf) }
     if verbose > 0 {
         Out.print("Using network configuration file: ")
         Out.write(inetd.path ?? Array("(null)".utf8))
