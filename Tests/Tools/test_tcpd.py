@@ -71,7 +71,8 @@ def free_port() -> int:
     return port
 
 
-def serve(work: Path, allow: str, deny: str, socat_args: list[str], program: list[str] | None = None) -> tuple[subprocess.Popen, Syslog]:
+def serve(work: Path, allow: str, deny: str, socat_args: list[str], program: list[str] | None = None,
+          finger: Path | None = None) -> tuple[subprocess.Popen, Syslog]:
     (work / "allow").write_text(allow)
     (work / "deny").write_text(deny)
     (work / "log").unlink(missing_ok=True)
@@ -81,7 +82,8 @@ def serve(work: Path, allow: str, deny: str, socat_args: list[str], program: lis
     script = (f"mount --bind {work}/allow /etc/hosts.allow && mount --bind {work}/deny /etc/hosts.deny && "
               "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/zero c 1 5 && "
               "mknod -m 666 /dev/urandom c 1 9 && mknod -m 666 /dev/random c 1 8 && ln -s /proc/self/fd /dev/fd && "
-              f"touch /dev/log && mount --bind {work}/log /dev/log && exec \"$@\"")
+              f"touch /dev/log && mount --bind {work}/log /dev/log && "
+              + (f"mount --bind {finger} /usr/bin/finger && " if finger else "") + "exec \"$@\"")
     p = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *(program or ["socat"]), *socat_args],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     return p, log
@@ -274,3 +276,33 @@ def test_tcpd_under_openbsd_inetd_matches_debian(work):
     debian = tcpd_under_inetd(work, DEBIAN_SBIN)
     assert ours[:3] == debian[:3]
     assert ours[3] == debian[3], f"ours: {ours[3]}\ndebian: {debian[3]}"
+
+
+def reverse_finger(work: Path, sbin: Path) -> bytes:
+    """hosts_access(5)'s booby trap: a refused client is fingered back
+    through safe_finger by a spawn option (a finger of the test's own)."""
+    finger = work / "finger"
+    finger.write_text("#!/bin/sh\necho \"finger $*\"\nprintf 'evil\\033[2J\\n'\n")
+    finger.chmod(0o755)
+    out = work / "finger.out"
+    out.unlink(missing_ok=True)
+    port = free_port()
+    deny = f"ALL: ALL : spawn ({sbin}/safe_finger -l @%h > {out}) &\n"
+    p, log = serve(work, "cat: 127.0.0.2\n", deny, [f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                                                   f"EXEC:{wrapper(work, sbin, '/bin/cat')},nofork"], finger=finger)
+    try:
+        wait_listening(port)
+        assert tcp_talk("127.0.0.3", port, b"hello\n") == b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (out.exists() and out.read_bytes().endswith(b"\n")):
+            time.sleep(0.1)
+        return out.read_bytes() if out.exists() else b""
+    finally:
+        stop(p)
+        log.close()
+
+
+def test_reverse_finger_through_spawn_as_the_manual_shows(work):
+    ours = reverse_finger(work, SBIN)
+    assert ours == b" finger -l @127.0.0.3\n evil\\033[2J\n", ours
+    assert ours == reverse_finger(work, DEBIAN_SBIN)
