@@ -70,8 +70,11 @@ def test_threads_with_real_connections(runner, tables):
     allow, deny = tables("sshd: 127.0.0.2\n", "ALL: ALL\n")
     rc, out, *_ = runner.run("ours", "sockets", allow, deny, "800", timeout=120)
     assert rc == 0 and out.startswith("verdict=done wrong=0 of 6400"), out
+    # Debian's run must complete in the same harness (the race it has does
+    # not show every time, so its count of wrong verdicts is only reported).
     rc, out, *_ = runner.run("debian", "sockets", allow, deny, "800", timeout=120)
-    print("Debian:", out.strip())     # informational: the race does not always show
+    assert rc == 0 and out.startswith("verdict=done wrong=") and out.strip().endswith("of 6400"), out
+    print("Debian:", out.strip())
 
 
 def test_aclexec_reaps_only_its_own_child(runner, tables):

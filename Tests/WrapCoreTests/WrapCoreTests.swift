@@ -242,7 +242,7 @@ enum URLPath {
         "@group", "::ffff:10.0.0.1", "except", "127.0.0.1", "gamma.example.org",
     ]
     var rng = SystemRandomNumberGenerator()
-    var compared = 0
+    var matched = 0
     for _ in 0..<4000 {
         let count = Int.random(in: 0...12, using: &rng)
         let words = (0..<count).map { _ in Array(vocabulary.randomElement(using: &rng)!.utf8) }
@@ -256,9 +256,10 @@ enum URLPath {
         for w in words where Matcher.hostMatch(HostPattern(w), .client, &b) { linear = true; break }
         #expect(indexed == linear, "\(words.map { $0.text }) \(a.addrs) \(a.names)")
         #expect(a.asked == b.asked, "\(words.map { $0.text })")
-        compared += 1
+        if linear { matched += 1 }
     }
-    #expect(compared == 4000)
+    // Both outcomes must be common, or the comparison proves little.
+    #expect(matched > 400 && matched < 3600, "\(matched) of 4000 lists matched")
 }
 
 /// The client-address index gives the same first match, the same lookups
@@ -323,7 +324,6 @@ enum URLPath {
     }
     // The cases must exercise the index: most tables have indexed rules, and
     // many requests are decided by a rule (not all "no match").
-    #expect(compared == 30000)
     #expect(indexedRules > 2000)
     #expect(matched > 5000)
 }
