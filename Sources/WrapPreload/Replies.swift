@@ -32,9 +32,8 @@ final class ExpectedReplies: @unchecked Sendable {
     /// port and address.
     private static func key(_ fd: Int32, _ peer: UnsafeRawPointer) -> Bytes? {
         guard let address = Admitted.key(peer) else { return nil }
-        var cookie: UInt64 = 0
-        var size = socklen_t(8)
-        if getsockopt(fd, SOL_SOCKET, 57 /* SO_COOKIE */, &cookie, &size) != 0 { cookie = UInt64(UInt32(bitPattern: fd)) }
+        var cookie = Kind.cookie(fd)
+        if cookie == 0 { cookie = UInt64(UInt32(bitPattern: fd)) }
         return withUnsafeBytes(of: cookie) { Bytes($0) } + address
     }
 

@@ -15,49 +15,46 @@
 
 int allow_severity = LOG_INFO, deny_severity = LOG_WARNING;
 
+/* Whether Debian's libwrap admits the connection on c (closed if not). */
+static int admitted(int c)
+{
+    struct request_info req;
+
+    if (getenv("BENCH_ALLOW"))
+        hosts_allow_table = getenv("BENCH_ALLOW");
+    if (getenv("BENCH_DENY"))
+        hosts_deny_table = getenv("BENCH_DENY");
+    request_init(&req, RQ_DAEMON, "accept_server", RQ_FILE, c, 0);
+    fromhost(&req);
+    if (hosts_access(&req))
+        return 1;
+    close(c);
+    return 0;
+}
+
 int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     static int (*real)(int, struct sockaddr *, socklen_t *);
-    struct request_info req;
 
     if (!real)
         real = (int (*)(int, struct sockaddr *, socklen_t *)) dlsym(RTLD_NEXT, "accept");
     for (;;) {
         int c = real(fd, addr, len);
-        if (c < 0)
+        if (c < 0 || admitted(c))
             return c;
-        if (getenv("BENCH_ALLOW"))
-            hosts_allow_table = getenv("BENCH_ALLOW");
-        if (getenv("BENCH_DENY"))
-            hosts_deny_table = getenv("BENCH_DENY");
-        request_init(&req, RQ_DAEMON, "accept_server", RQ_FILE, c, 0);
-        fromhost(&req);
-        if (hosts_access(&req))
-            return c;
-        close(c);
     }
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     static int (*real)(int, struct sockaddr *, socklen_t *, int);
-    struct request_info req;
 
     if (!real)
         real = (int (*)(int, struct sockaddr *, socklen_t *, int)) dlsym(RTLD_NEXT, "accept4");
     for (;;) {
         int c = real(fd, addr, len, flags);
-        if (c < 0)
+        if (c < 0 || admitted(c))
             return c;
-        if (getenv("BENCH_ALLOW"))
-            hosts_allow_table = getenv("BENCH_ALLOW");
-        if (getenv("BENCH_DENY"))
-            hosts_deny_table = getenv("BENCH_DENY");
-        request_init(&req, RQ_DAEMON, "accept_server", RQ_FILE, c, 0);
-        fromhost(&req);
-        if (hosts_access(&req))
-            return c;
-        close(c);
     }
 }
 

@@ -137,6 +137,19 @@ public enum Scaffold {
         return out.isEmpty ? nil : out
     }
 
+    /// Debian's REAL_DAEMON_DIR: where tcpd finds servers named without a path.
+    public static let realDaemonDir: Bytes = Array("/usr/sbin".utf8)
+
+    /// "When confusion really strikes": warns if REAL_DAEMON_DIR is missing
+    /// or not a directory (tcpdchk, tcpdmatch).
+    public static func checkRealDaemonDir() {
+        if let st = checkPath(realDaemonDir) {
+            if csystem_file_type(st.st_mode) != S_IFDIR { Tool.warn("REAL_DAEMON_DIR \(realDaemonDir.text) is not a directory") }
+        } else {
+            Tool.warn("REAL_DAEMON_DIR \(realDaemonDir.text): \(bytes(strerror(errno)).text)")
+        }
+    }
+
     /// check_path(): whether `path` exists; warns about world-writable
     /// files and directories on the way up (not sticky ones).
     @discardableResult

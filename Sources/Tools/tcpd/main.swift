@@ -20,8 +20,6 @@ import WrapABI
 import WrapCore
 import WrapTools
 
-/// Debian's REAL_DAEMON_DIR.
-let realDaemonDir = "/usr/sbin"
 
 @_cdecl("tcpd_main")
 public func tcpdMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
@@ -29,7 +27,7 @@ public func tcpdMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePo
     let arg0 = bytes(given)
     // The path of the real server; the daemon name (and the server's
     // argv[0]) is its last component.
-    let path: Bytes = arg0.contains(0x2F) ? arg0 : Array(realDaemonDir.utf8) + [0x2F] + arg0
+    let path: Bytes = arg0.contains(0x2F) ? arg0 : Scaffold.realDaemonDir + [0x2F] + arg0
     if let slash = strrchr(given, 0x2F) { argv[0] = slash + 1 }
     let name = argv[0]!
     var ident = cString(bytes(name))

@@ -25,7 +25,6 @@ import WrapABI
 import WrapCore
 import WrapTools
 
-let realDaemonDir: Bytes = Array("/usr/sbin".utf8)
 let separators: Set<UInt8> = [0x2C, 0x20, 0x09, 0x0A]     // ", \t\n"
 let bufLen = 2048                                         // Debian's BUFLEN
 
@@ -413,11 +412,7 @@ public func tcpdchkMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutabl
                          denyPath ?? UnsafeMutablePointer(mutating: cwrap_deny_table()))
     }
 
-    if let st = Scaffold.checkPath(realDaemonDir) {
-        if csystem_file_type(st.st_mode) != S_IFDIR { Tool.warn("REAL_DAEMON_DIR \(realDaemonDir.text) is not a directory") }
-    } else {
-        Tool.warn("REAL_DAEMON_DIR \(realDaemonDir.text): \(bytes(strerror(errno)).text)")
-    }
+    Scaffold.checkRealDaemonDir()
     if !noInetd { inetd = InetdServices.load(inetcf) }
     if verbose > 0 {
         Out.print("Using network configuration file: ")

@@ -17,8 +17,6 @@ import WrapABI
 import WrapCore
 import WrapTools
 
-/// Debian's REAL_DAEMON_DIR.
-let realDaemonDir: Bytes = Array("/usr/sbin".utf8)
 
 struct Explanation {
     var fields: [(String, Bytes)] = []
@@ -145,11 +143,7 @@ public func tcpdmatchMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMuta
     if json { Explain.observer = observe }
 
     // When confusion really strikes...
-    if let st = Scaffold.checkPath(realDaemonDir) {
-        if csystem_file_type(st.st_mode) != S_IFDIR { Tool.warn("REAL_DAEMON_DIR \(realDaemonDir.text) is not a directory") }
-    } else {
-        Tool.warn("REAL_DAEMON_DIR \(realDaemonDir.text): \(bytes(strerror(errno)).text)")
-    }
+    Scaffold.checkRealDaemonDir()
 
     // daemon[@host]
     var daemonArg = bytes(args[first]!)
