@@ -14,9 +14,8 @@ import WrapCore
 /// are prepared once per request, not once per rule.
 struct RequestContext: MatchContext {
     let request: RequestPtr
-    let table: UnsafeMutablePointer<CChar>
+    var table: UnsafeMutablePointer<CChar>
     let daemon: Subject
-    let serverPort: Int?
     private var userValue: Subject?
     private var clientName: Subject?, serverName: Subject?
     private var clientAddr: Subject?, serverAddr: Subject?
@@ -24,12 +23,17 @@ struct RequestContext: MatchContext {
     init(request: RequestPtr, table: UnsafeMutablePointer<CChar>) {
         self.request = request
         self.table = table
-        daemon = Subject(bytes(Fields.daemon(request)))
-        if let sin = request.pointee.server.sin {
-            serverPort = Int(UInt16(bigEndian: UnsafeRawPointer(sin).load(fromByteOffset: 2, as: UInt16.self)))
+        let name = Fields.daemon(request)
+        if let known = Resident.daemonSubject, equalsCString(known.raw, name) {
+            daemon = known
         } else {
-            serverPort = nil
+            daemon = Subject(bytes(name))
         }
+    }
+
+    mutating func serverPort() -> Int? {
+        guard let sin = Sock.serverAddress(request) else { return nil }
+        return Int(UInt16(bigEndian: UnsafeRawPointer(sin).load(fromByteOffset: 2, as: UInt16.self)))
     }
 
     mutating func user() -> Subject {
@@ -48,7 +52,14 @@ struct RequestContext: MatchContext {
 
     mutating func hostAddr(_ side: Side) -> Subject {
         if let a = side == .client ? clientAddr : serverAddr { return a }
-        let a = Subject(bytes(Eval.hostaddr(Fields.host(request, side))))
+        let h = Fields.host(request, side)
+        let a: Subject
+        if let v4 = Sock.pendingIPv4(h) {
+            // The text is written from these four bytes: nothing to parse back.
+            a = Subject(dottedQuad: bytes(Eval.hostaddr(h)), address: v4)
+        } else {
+            a = Subject(bytes(Eval.hostaddr(h)))
+        }
         if side == .client { clientAddr = a } else { serverAddr = a }
         return a
     }
@@ -173,6 +184,13 @@ public enum Access {
     /// when the table cannot be read (and said so).
     static func firstMatch(_ table: UnsafeMutablePointer<CChar>, _ request: RequestPtr) -> TableMatch? {
         var ctx = RequestContext(request: request, table: table)
+        return firstMatch(table, &ctx)
+    }
+
+    /// The same with a context the caller keeps (its values prepared once
+    /// for both tables; only where no option can change the request between).
+    static func firstMatch(_ table: UnsafeMutablePointer<CChar>, _ ctx: inout RequestContext) -> TableMatch? {
+        ctx.table = table
         switch Caches.tables.get(table) {
         case .missing:
             return TableMatch.none
@@ -283,14 +301,16 @@ public enum Access {
             cwrap_set_probe_state(0)
             cwrap_set_position(savedFile, savedLine)
         }
-        for (table, matched) in [(allow, Verdict.permit), (deny, Verdict.deny)] {
-            let result = firstMatch(table, request)
+        var ctx = RequestContext(request: request, table: allow)
+        for pass in 0..<2 {
+            let table = pass == 0 ? allow : deny
+            let result = firstMatch(table, &ctx)
             if cwrap_probe_state() == 2 { return .couldWait }
             switch result {
             case nil, .error?:
                 return .needsOptions   // decide() says why, and denies
             case .matched(let rule)?:
-                guard let options = rule.options else { return .decided(matched) }
+                guard let options = rule.options else { return .decided(pass == 0 ? .permit : .deny) }
                 return optionsCouldWait(options) ? .couldWait : .needsOptions
             case .none?:
                 continue

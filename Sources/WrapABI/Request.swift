@@ -51,6 +51,12 @@ func bytes(_ p: UnsafePointer<CChar>, limit: Int) -> Bytes {
     return Bytes(UnsafeRawBufferPointer(start: p, count: n))
 }
 
+/// True when the C string `p` holds exactly the bytes `b`.
+func equalsCString(_ b: Bytes, _ p: UnsafePointer<CChar>) -> Bool {
+    for i in 0..<b.count where UInt8(bitPattern: p[i]) != b[i] || p[i] == 0 { return false }
+    return p[b.count] == 0
+}
+
 /// Calls `body` with a NUL-terminated copy of `b`.
 func withCString<T>(_ b: Bytes, _ body: (UnsafeMutablePointer<CChar>) -> T) -> T {
     var z = b
@@ -66,7 +72,7 @@ enum Eval {
         let user = Fields.user(r)
         if user[0] == 0 {
             strcpy(user, cwrap_unknown())
-            if r.pointee.sink == nil, let c = r.pointee.client.sin, let s = r.pointee.server.sin {
+            if r.pointee.sink == nil, let c = r.pointee.client.sin, let s = Sock.serverAddress(r) {
                 if cwrap_probe_state() != 0 {
                     cwrap_set_probe_state(2)
                     user[0] = 0   // asked again by the decision itself
@@ -158,7 +164,7 @@ enum Eval {
         case UInt8(ascii: "N"): return hostname(Fields.host(r, .server))
         case UInt8(ascii: "p"): return Fields.pid(r)
         case UInt8(ascii: "r"): return port(r.pointee.client.sin.map { UnsafeMutableRawPointer($0) })
-        case UInt8(ascii: "R"): return port(r.pointee.server.sin.map { UnsafeMutableRawPointer($0) })
+        case UInt8(ascii: "R"): return port(Sock.serverAddress(r).map { UnsafeMutableRawPointer($0) })
         case UInt8(ascii: "s"): return server(r)
         case UInt8(ascii: "u"): return user(r)
         default: return nil

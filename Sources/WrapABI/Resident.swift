@@ -14,8 +14,16 @@ public enum Resident {
     /// libwrap makes no ident lookup for it (a non-null sink says so).
     static let datagramSink: @convention(c) (Int32) -> Void = { _ in }
 
+    /// The daemon name every request of the shim carries, prepared once
+    /// (at load, before any thread can ask) rather than once per client.
+    nonisolated(unsafe) static var daemonSubject: Subject? = nil
+
+    public static func prepare(daemon: Bytes) { daemonSubject = Subject(daemon) }
+
     /// The verdict on a connection (fd >= 0) or a datagram (fd < 0) from `peer`
-    /// to `local`, for `daemon` (a NUL-terminated C string).
+    /// to `local`, for `daemon` (a NUL-terminated C string). A connection's
+    /// local endpoint is read from its socket only if a rule or an option
+    /// asks for it (local nil).
     ///
     /// With `mayDefer`, a decision that could wait on a lookup (a name not in
     /// the name cache, an ident query, a netgroup) is not made: nil says so,
@@ -24,14 +32,16 @@ public enum Resident {
         fd: Int32, peer: UnsafeMutableRawPointer, local: UnsafeMutableRawPointer?,
         daemon: UnsafePointer<CChar>, mayDefer: Bool = false
     ) -> Access.Verdict? {
-        let r = RequestPtr.allocate(capacity: 1)
-        defer { r.deallocate() }
+        // The request, and room after it for the local endpoint.
+        let block = UnsafeMutableRawPointer.allocate(byteCount: Sock.lazyRequestSize, alignment: 16)
+        defer { block.deallocate() }
+        let r = block.bindMemory(to: request_info.self, capacity: 1)
         requestReset(r)
         requestSetString(r, RQ_DAEMON, daemon)
         r.pointee.fd = fd
         r.pointee.client.sin = peer.assumingMemoryBound(to: sockaddr_in.self)
         r.pointee.server.sin = local?.assumingMemoryBound(to: sockaddr_in.self)
-        Sock.setMethods(r)
+        if fd >= 0 && local == nil { Sock.setLazyServerMethods(r) } else { Sock.setMethods(r) }
         if fd < 0 { r.pointee.sink = datagramSink }
         cwrap_reset_request_settings()
         defer { cwrap_reset_request_settings() }

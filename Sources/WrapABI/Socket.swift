@@ -37,6 +37,44 @@ enum Sock {
         r.pointee.hostaddr = c_sock_hostaddr
     }
 
+    /// The shim's requests: the server's endpoint is read from the socket
+    /// (getsockname) only when something asks for it, into the room the
+    /// request was allocated with (`lazyRequestSize`).
+    static func setLazyServerMethods(_ r: RequestPtr) {
+        r.pointee.hostname = residentHostname
+        r.pointee.hostaddr = residentHostaddr
+    }
+
+    typealias Method = @convention(c) (UnsafeMutablePointer<host_info>?) -> Void
+    static func address(of method: Method) -> UnsafeRawPointer { unsafeBitCast(method, to: UnsafeRawPointer.self) }
+
+    static let serverRoomOffset = (MemoryLayout<request_info>.stride + 15) & ~15
+    public static let lazyRequestSize = serverRoomOffset + MemoryLayout<sockaddr_storage>.size
+
+    /// The server's socket address, read now for a shim's request.
+    static func serverAddress(_ r: RequestPtr) -> UnsafeMutablePointer<sockaddr_in>? {
+        if r.pointee.server.sin == nil, r.pointee.fd >= 0, let m = r.pointee.hostaddr,
+           address(of: m) == address(of: residentHostaddr) {
+            let room = UnsafeMutableRawPointer(r) + serverRoomOffset
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let ok = room.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(r.pointee.fd, $0, &len) }
+            if ok == 0 { r.pointee.server.sin = room.assumingMemoryBound(to: sockaddr_in.self) }
+        }
+        return r.pointee.server.sin
+    }
+
+    /// The address of an IPv4 endpoint whose text the socket method will
+    /// write (the field is still empty): nil when that is not the case.
+    static func pendingIPv4(_ h: HostPtr) -> UInt32? {
+        guard Fields.addr(h)[0] == 0, let r = h.pointee.request, let m = r.pointee.hostaddr,
+              let sin = h.pointee.sin else { return nil }
+        let method = address(of: m)
+        guard method == address(of: residentHostaddr) || method == address(of: c_sock_hostaddr) else { return nil }
+        let sa = UnsafeRawPointer(sin)
+        guard sa.load(as: sa_family_t.self) == sa_family_t(AF_INET) else { return nil }
+        return sa.load(fromByteOffset: 4, as: UInt32.self)
+    }
+
     /// sock_host(): the endpoints of request->fd.
     static func host(_ r: RequestPtr) {
         setMethods(r)
@@ -225,6 +263,24 @@ public func c_sock_hostname(_ h: UnsafeMutablePointer<host_info>?) {
 @_cdecl("sock_hostaddr")
 public func c_sock_hostaddr(_ h: UnsafeMutablePointer<host_info>?) {
     if let h { keepingErrno { Sock.hostaddr(h) } }
+}
+
+/// The shim's methods: sock_hostname() and sock_hostaddr(), the server's
+/// endpoint read first if it has not been yet.
+private func residentHostname(_ h: UnsafeMutablePointer<host_info>?) {
+    guard let h else { return }
+    keepingErrno {
+        if let r = h.pointee.request, h == Fields.host(r, .server) { _ = Sock.serverAddress(r) }
+        Sock.hostname(h)
+    }
+}
+
+private func residentHostaddr(_ h: UnsafeMutablePointer<host_info>?) {
+    guard let h else { return }
+    keepingErrno {
+        if let r = h.pointee.request, h == Fields.host(r, .server) { _ = Sock.serverAddress(r) }
+        Sock.hostaddr(h)
+    }
 }
 
 /// sock_sink(): reads and discards one datagram (so inetd does not loop).

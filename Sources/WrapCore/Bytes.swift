@@ -13,12 +13,17 @@ public typealias Bytes = [UInt8]
 /// strcasecmp(a, b) == 0
 @inline(__always) func caseEqual(_ a: Bytes, _ b: Bytes) -> Bool {
     if a.count != b.count { return false }
-    var i = 0
-    while i < a.count {
-        if asciiLower(a[i]) != asciiLower(b[i]) { return false }
-        i += 1
+    // (Through the buffers: no bounds check per byte; the counts are equal.)
+    return a.withUnsafeBufferPointer { x in
+        b.withUnsafeBufferPointer { y in
+            var i = 0
+            while i < x.count {
+                if x[i] != y[i] && asciiLower(x[i]) != asciiLower(y[i]) { return false }
+                i += 1
+            }
+            return true
+        }
     }
-    return true
 }
 
 @inline(__always) func caseEqual(_ a: ArraySlice<UInt8>, _ b: Bytes) -> Bool {
@@ -34,12 +39,16 @@ public typealias Bytes = [UInt8]
 /// strncasecmp(a, b, n) == 0, where both are C strings (shorter ends compare as NUL).
 func casePrefixEqual(_ prefix: Bytes, _ s: Bytes) -> Bool {
     if s.count < prefix.count { return false }
-    var i = 0
-    while i < prefix.count {
-        if asciiLower(prefix[i]) != asciiLower(s[i]) { return false }
-        i += 1
+    return prefix.withUnsafeBufferPointer { x in
+        s.withUnsafeBufferPointer { y in
+            var i = 0
+            while i < x.count {
+                if x[i] != y[i] && asciiLower(x[i]) != asciiLower(y[i]) { return false }
+                i += 1
+            }
+            return true
+        }
     }
-    return true
 }
 
 extension Array where Element == UInt8 {

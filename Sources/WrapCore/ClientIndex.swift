@@ -177,10 +177,10 @@ struct ClientIndex: Sendable {
             return true
         }
         let text = address.text
-        if let v = ClientIndex.canonicalV4(text) {
+        if let v = address.canonicalV4 ?? ClientIndex.canonicalV4(text) {
             if !exactV4.isEmpty { exactV4.forEach(v, consider) }
         } else if !exact.isEmpty {
-            exact.forEach(text.map(asciiLower), consider)
+            exact.forEach(address.folded, consider)
         }
         if !prefix.isEmpty || !suffix.isEmpty {
             var i = 0
@@ -213,7 +213,7 @@ struct ClientIndex: Sendable {
             return true
         }
         let text = name.text
-        nameExact.forEach(text.map(asciiLower), consider)
+        nameExact.forEach(name.folded, consider)
         if !suffix.isEmpty {
             var i = 1
             while i < text.count {

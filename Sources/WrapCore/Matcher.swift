@@ -23,8 +23,9 @@ public enum HostFile {
 /// calls them in libwrap's order and only when a pattern needs them.
 public protocol MatchContext {
     var daemon: Subject { get }
-    /// The server's port, when its socket address is known.
-    var serverPort: Int? { get }
+    /// The server's port, when its socket address is known (asked only of
+    /// tables with port rules: finding it may cost a system call).
+    mutating func serverPort() -> Int?
     mutating func user() -> Subject
     mutating func hostName(_ side: Side) -> Subject
     mutating func hostAddr(_ side: Side) -> Subject
@@ -76,7 +77,8 @@ public enum Matcher {
             hit = min(hit, index.firstNameHit(ctx.hostName(.client), after: nameRule) { daemonMatches($0, &ctx) })
             return false
         }
-        table.forEachCandidate(daemon: ctx.daemon.text, port: ctx.serverPort) { w in
+        let port = table.byPort.isEmpty ? nil : ctx.serverPort()
+        table.forEachCandidate(daemon: ctx.daemon.folded, port: port) { w in
             let p = table.walkedPosition[Int(w)]
             if p >= position(hit) { return false }
             if !walkedNameRule && position(nameRule) < p {
@@ -197,7 +199,7 @@ public enum Matcher {
     static func serverMatch<C: MatchContext>(_ p: ServerPattern, _ ctx: inout C) -> Bool {
         switch p.daemon {
         case .port(let port):
-            guard let server = ctx.serverPort, server == port else { return false }
+            guard let server = ctx.serverPort(), server == port else { return false }
         case .name(let name):
             guard name.matches(ctx.daemon) else { return false }
         }

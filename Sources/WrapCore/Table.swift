@@ -170,7 +170,7 @@ public final class CompiledTable: Sendable {
     /// visit, in order (a merge of the name, port and general lists, without copying).
     @inline(__always)
     func forEachCandidate(daemon: Bytes, port: Int?, _ body: (Int32) -> Bool) {
-        let named = byName[daemon.map(asciiLower)] ?? []
+        let named = byName[daemon] ?? []   // daemon: lower case
         let ported = port.flatMap { byPort[$0] } ?? []
         if named.isEmpty && ported.isEmpty {
             for i in general where !body(i) { return }

@@ -52,18 +52,11 @@ enum Shim {
     /// lookup and `mayDefer` (see Judges.swift).
     static func admitConnection(_ fd: Int32, _ peer: inout sockaddr_storage, mayDefer: Bool) -> Access.Verdict? {
         busy {
-            var local = sockaddr_storage()
-            var llen = storageSize
-            let haveLocal = withUnsafeMutablePointer(to: &local) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &llen) }
-            } == 0
-            return Config.shared.daemon.withUnsafeBufferPointer { d in
+            // (The local endpoint is read from the socket only if a rule asks.)
+            Config.shared.daemon.withUnsafeBufferPointer { d in
                 withUnsafeMutablePointer(to: &peer) { p in
-                    withUnsafeMutablePointer(to: &local) { l in
-                        Resident.decide(fd: fd, peer: UnsafeMutableRawPointer(p),
-                                        local: haveLocal ? UnsafeMutableRawPointer(l) : nil,
-                                        daemon: d.baseAddress!, mayDefer: mayDefer)
-                    }
+                    Resident.decide(fd: fd, peer: UnsafeMutableRawPointer(p), local: nil,
+                                    daemon: d.baseAddress!, mayDefer: mayDefer)
                 }
             }
         }

@@ -18,7 +18,8 @@ import CSystem
 struct FuzzRequest: MatchContext {
     var daemonName: Bytes = Array("sshd".utf8)
     var daemon: Subject { Subject(daemonName) }
-    var serverPort: Int? = nil
+    var port: Int? = nil
+    mutating func serverPort() -> Int? { port }
     var names: [Side: Bytes] = [:]
     var addrs: [Side: Bytes] = [:]
     var userName: Bytes = Array("unknown".utf8)
@@ -50,7 +51,7 @@ func requests(_ seed: UInt8) -> [FuzzRequest] {
         r.addrs[.server] = Array("10.0.0.9".utf8)
         r.names[.client] = clientNames[(k / 5) % clientNames.count]
         r.userName = i % 2 == 0 ? Array("unknown".utf8) : Array("alice".utf8)
-        r.serverPort = i == 3 ? 22 : nil
+        r.port = i == 3 ? 22 : nil
         out.append(r)
     }
     return out

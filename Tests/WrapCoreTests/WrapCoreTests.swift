@@ -10,7 +10,8 @@ import Testing
 struct FakeRequest: MatchContext {
     var daemonName = "sshd"
     var daemon: Subject { Subject(Array(daemonName.utf8)) }
-    var serverPort: Int? = nil
+    var port: Int? = nil
+    mutating func serverPort() -> Int? { port }
     var names: [Side: String] = [:]
     var addrs: [Side: String] = [.client: "192.168.1.10"]
     var userName = "unknown"
@@ -113,7 +114,7 @@ func matchedLine(_ text: String, _ ctx: inout FakeRequest) -> Int? {
     var r = FakeRequest()
     r.daemonName = "22"
     #expect(matchedLine("22: ALL\n", &r) == nil)
-    r.serverPort = 22
+    r.port = 22
     #expect(matchedLine("022: ALL\n", &r) == 1)
 }
 
@@ -193,7 +194,7 @@ struct RecordingRunner: OptionRunner {
         let table = CompiledTable(contents: bytes)
         for daemon in daemons {
             for port in [nil, 22] as [Int?] {
-                var a = FakeRequest(); a.daemonName = daemon; a.serverPort = port
+                var a = FakeRequest(); a.daemonName = daemon; a.port = port
                 a.names[.client] = "alpha.example.com"
                 var b = a, c = a
                 let indexed = Matcher.match(table, &a)
@@ -305,7 +306,7 @@ enum URLPath {
         indexedRules += t.byClient.isEmpty ? 0 : 1
         for req in requests {
             var a = FakeRequest()
-            a.daemonName = req.daemon; a.serverPort = req.port
+            a.daemonName = req.daemon; a.port = req.port
             a.addrs[.client] = req.addr
             a.addrs[.server] = "10.0.0.9"
             a.names[.client] = ["alpha.example.com", "alpha", "unknown", "paranoid"].randomElement(using: &rng)!
