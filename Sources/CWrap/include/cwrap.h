@@ -70,7 +70,8 @@ void cwrap_set_log_stderr(int on);
 void cwrap_set_tables(const char *allow, const char *deny);
 
 /* A per-thread flag: set while the shim itself is working, so that its own
- * calls pass straight through the hooks. */
+ * calls pass straight through the hooks (and the thread is not cancelled
+ * in the middle of its work). */
 int cwrap_hook_busy(void);
 void cwrap_set_hook_busy(int busy);
 
