@@ -286,6 +286,7 @@ public enum Access {
         for (table, matched) in [(allow, Verdict.permit), (deny, Verdict.deny)] {
             let result = firstMatch(table, request)
             if cwrap_probe_state() == 2 { return .couldWait }
+            if cwrap_probe_state() == 3 { return .needsOptions }   // it has something to say
             switch result {
             case nil, .error?:
                 return .needsOptions   // decide() says why, and denies
