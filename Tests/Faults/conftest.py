@@ -93,10 +93,10 @@ class Decision:
 
     def __init__(self, rc, out, err, log):
         self.rc, self.out, self.err, self.log = rc, out, err, log
-        m = re.fullmatch(r"admitted=(\d+) refused=(\d+) ms=(\d+) maxrss_kb=(\d+) leaked=(-?\d+)\n", out)
+        m = re.fullmatch(r"admitted=(\d+) refused=(\d+) ms=(\d+) maxrss_kb=(\d+) leaked=(-?\d+) after=(\d+)\n", out)
         self.parsed = m is not None
-        self.admitted, self.refused, self.ms, self.maxrss_kb, self.leaked = (
-            map(int, m.groups()) if m else (None,) * 5)
+        self.admitted, self.refused, self.ms, self.maxrss_kb, self.leaked, self.after = (
+            map(int, m.groups()) if m else (None,) * 6)
 
     def __repr__(self):
         return f"Decision(rc={self.rc}, out={self.out!r}, err={self.err!r}, log={self.log[:4]})"

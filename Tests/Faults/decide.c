@@ -6,11 +6,14 @@
  *   once     one hosts_ctl("sshd", ADDRESS, ADDRESS, "unknown")
  *   loop     COUNT calls; prints how many admitted and refused
  *   emfile   one call with every descriptor in use (RLIMIT_NOFILE 32)
+ *   watch    calls until the file $DECIDE_STOP exists (at most COUNT), then,
+ *            0.3 s later, 10 more: how many of those admitted ("after=")
  *
  * Under inject.c, allocation faults are armed just before the first call.
  *
- * Prints "admitted=A refused=R ms=T maxrss_kb=K leaked=F" (descriptors open
- * after the calls that were not before) on stdout. The syslog functions are
+ * Prints "admitted=A refused=R ms=T maxrss_kb=K leaked=F after=N"
+ * (descriptors open after the calls that were not before) on stdout. The
+ * syslog functions are
  * interposed and write to $PROBE_LOG, so stdout and stderr hold only this
  * line (a library that writes there fails the tests).
  */
@@ -63,7 +66,7 @@ static int count_fds(void)
 
 int main(int argc, char **argv)
 {
-    long count = argc > 5 ? atol(argv[5]) : 1, admitted = 0, refused = 0, i;
+    long count = argc > 5 ? atol(argv[5]) : 1, admitted = 0, refused = 0, after = 0, i;
     struct timespec t0, t1;
     struct rusage ru;
     int held[64], n = 0, fds;
@@ -89,17 +92,29 @@ int main(int argc, char **argv)
     if (arm)
         arm();
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (i = 0; i < count; i++) {
+    for (i = 0; strcmp(argv[1], "watch") != 0 && i < count; i++) {
         if (hosts_ctl("sshd", argv[4], argv[4], "unknown"))
             admitted++;
         else
             refused++;
     }
+    if (strcmp(argv[1], "watch") == 0) {
+        const char *stop = getenv("DECIDE_STOP");
+        for (i = 0; stop && access(stop, F_OK) != 0 && i < count; i++) {
+            if (hosts_ctl("sshd", argv[4], argv[4], "unknown"))
+                admitted++;
+            else
+                refused++;
+        }
+        usleep(300000);
+        for (i = 0; i < 10; i++)
+            after += hosts_ctl("sshd", argv[4], argv[4], "unknown");
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     while (n > 0)
         close(held[--n]);
     getrusage(RUSAGE_SELF, &ru);
-    printf("admitted=%ld refused=%ld ms=%.0f maxrss_kb=%ld leaked=%d\n", admitted, refused,
-           (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, ru.ru_maxrss, count_fds() - fds);
+    printf("admitted=%ld refused=%ld ms=%.0f maxrss_kb=%ld leaked=%d after=%ld\n", admitted, refused,
+           (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, ru.ru_maxrss, count_fds() - fds, after);
     return 0;
 }

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ADMITTED, REFUSED, Server, clean_env, decide
+from conftest import ADMITTED, LIBS, REFUSED, Decision, Server, clean_env, decide
 
 WRITER = r"""
 import os, sys, time
@@ -44,6 +44,9 @@ while time.monotonic() < end:
             changes += 1
     elif mode == "replace":         # renamed over by a small and a large version
         replace(large if changes % 2 else small)
+    elif mode == "truncate-same":   # the same text rewritten in place
+        with open(path, "w") as f:
+            f.write(first)
     elif mode == "truncate":        # rewritten in place: empty for a moment
         with open(path, "w") as f:
             f.write(large[:1 << 20] if changes % 2 else small)
@@ -71,9 +74,9 @@ def setup(workdir, table: str, client: str) -> tuple[str, str, str]:
         deny.write_text(f"ALL: {client}\n")
         first = f"ALL: {client}"
     else:
-        allow.write_text("")
-        deny.write_text("ALL: ALL\n")
         first = f"ALL: {ADMITTED}"
+        allow.write_text(first + "\n")
+        deny.write_text("ALL: ALL\n")
     return str(allow), str(deny), first
 
 
@@ -101,6 +104,42 @@ def test_libwrap(cbin, workdir, mode, table):
     decisions = sum(r.refused for r in runs)
     assert decisions >= 50
     print(f"{mode} {table}: {decisions} decisions, {changes} changes")
+
+
+@pytest.mark.parametrize("mode", ["truncate", "truncate-same"])
+@pytest.mark.parametrize("table", ["allow", "deny"])
+def test_libwrap_final_version_after_rewrites_in_place(cbin, workdir, table, mode):
+    """A table rewritten in place (truncated, then written) over and over
+    while one process decides: once the writer stops, that process decides
+    by the final version. (A version read half-way through a rewrite must
+    not be kept: file times move in coarse steps, so a rewrite within one
+    step leaves the stamp it was cached under.)"""
+    allow, deny = workdir / "hosts.allow", workdir / "hosts.deny"
+    if table == "allow":       # final: 192.0.2.7 admitted
+        allow.write_text("ALL: 192.0.2.7\n")
+        deny.write_text("ALL: ALL\n")
+    else:                      # final: 192.0.2.7 refused
+        allow.write_text("")
+        deny.write_text("ALL: 192.0.2.7\n")
+    path = allow if table == "allow" else deny
+    stop = workdir / "stop"
+    reader = subprocess.Popen([str(cbin["decide"]), "watch", str(allow), str(deny), "192.0.2.7", "100000000"],
+                              stdout=subprocess.PIPE, text=True,
+                              env=clean_env({"PROBE_LOG": str(workdir / "log"), "DECIDE_STOP": str(stop),
+                                             "LD_LIBRARY_PATH": str(LIBS["ours"])}))
+    writer = start_writer(mode, str(path), path.read_text().strip())
+    try:
+        changes = int(writer.communicate(timeout=60)[0] or 0)
+        stop.touch()
+        out, _ = reader.communicate(timeout=60)
+    finally:
+        reader.kill()
+    r = Decision(reader.returncode, out, "", [])
+    assert r.parsed and r.admitted + r.refused > 100, r
+    assert changes > 100, changes
+    want = 10 if table == "allow" else 0
+    print(f"{table}: {r.admitted + r.refused} decisions during {changes} rewrites; after: {r.after} of 10 admitted")
+    assert r.after == want, f"after the rewrites stopped: {r.after} of 10 admitted, want {want} (a stale version)"
 
 
 @pytest.mark.parametrize("mode,table", CASES)

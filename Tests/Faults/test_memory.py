@@ -1,7 +1,7 @@
 """Allocation failures (ENOMEM) in libwrap.so.0.
 
 inject.c makes every allocation fail from the Nth one after the first
-hosts_ctl() call on, for N = 0..79 (a decision makes about 60); and an
+hosts_ctl() call on, for N = 0, 10, ..., 790 (three decisions make a few hundred); and an
 address-space limit (RLIMIT_AS) is set just above what the process needs
 before it reads an 8 MiB table (the largest that is compiled and kept).
 The client is refused by the table: whatever happens, it must never be
@@ -35,7 +35,7 @@ def sweep(cbin, workdir, lib: str) -> collections.Counter:
     (workdir / "allow").write_text("sshd: 10.0.0.1\n")
     (workdir / "deny").write_text("sshd: 10.0.0.2 192.0.2.7\nALL: ALL\n")
     seen = collections.Counter()
-    for n in range(80):
+    for n in range(0, 800, 10):
         r = decide(cbin, lib, workdir / "allow", workdir / "deny", mode="loop", count=3, tmp=workdir, timeout=20,
                    env={"LD_PRELOAD": str(cbin["inject.so"]), "FAULT_MALLOC_AFTER": str(n)})
         seen[outcome(r)] += 1
