@@ -1,14 +1,15 @@
 """Allocation failures (ENOMEM) in libwrap.so.0.
 
 inject.c makes every allocation fail from the Nth one after the first
-hosts_ctl() call on, for N = 0, 10, ..., 790 (three decisions make a few hundred); and an
-address-space limit (RLIMIT_AS) is set just above what the process needs
-before it reads an 8 MiB table (the largest that is compiled and kept).
-The client is refused by the table: whatever happens, it must never be
-admitted (fail closed). What was seen: the process is killed by a trap
-(SIGILL: Embedded Swift stops on an allocation that fails; SIGSEGV for
-N = 0, the request's own buffer), as Debian's library is killed (SIGSEGV)
-under the same injection. Never crashing would need every allocation in
+hosts_ctl() call on, for N = 0, 10, ..., 790 (three decisions make a few
+hundred); and an address-space limit (RLIMIT_AS) is set just above what
+the process needs before it reads an 8 MiB table (the largest that is
+compiled and kept). The client is refused by the table: whatever happens,
+it must never be admitted (fail closed). What was seen: where an
+allocation fails the process is killed by a trap (SIGILL: Embedded Swift
+stops on an allocation that fails; SIGSEGV for N = 0, the request's own
+buffer), where Debian's library more often survives (it is killed by
+SIGSEGV for small N); under RLIMIT_AS the verdict was right (a refusal). Never crashing would need every allocation in
 the engine to be fallible: the strict xfail below records it.
 """
 
