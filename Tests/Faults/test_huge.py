@@ -5,7 +5,7 @@ the 8 MiB mark, so they are read on each use in blocks, not compiled and
 kept. The client is named on the files' last line (refused by the table,
 admitted by the list), so the whole file is read. Figures (time per
 decision, peak RSS) are printed; the bounds are generous (a shared
-machine): 20 s a decision and 64 MB of peak RSS, where a naive reader
+machine): 60 s a decision and 64 MB of peak RSS, where a naive reader
 would hold the 100 MB file (or several times it) in memory.
 """
 
@@ -60,7 +60,7 @@ def test_libwrap(cbin, big, what):
     assert r.admitted == 3 * want and r.leaked == 0, r
     per = r.ms / 3
     print(f"libwrap.so.0, 100 MB {what}: {per:.0f} ms a decision, peak RSS {r.maxrss_kb / 1024:.1f} MB")
-    assert per < 20_000
+    assert per < 60_000
     assert r.maxrss_kb < RSS_BOUND_KB, f"peak RSS {r.maxrss_kb} kB for a 100 MB {what}"
 
 
@@ -78,14 +78,14 @@ def test_shim(cbin, big, workdir, what):
     other = "admitted" if what == "table" else "refused"
     for src, want in ((REFUSED, "refused"), (ADMITTED, "admitted"), (REFUSED, "refused"), ("127.0.0.4", other)):
         t0 = time.monotonic()
-        got = server.verdict(src, timeout=60)
+        got = server.verdict(src, timeout=90)
         times.append(time.monotonic() - t0)
         assert got == want, (src, got)
     peak = server.rss_kb("VmHWM")
     print(f"shim, 100 MB {what}: {max(times) * 1000:.0f} ms the slowest connection "
           f"(mean {sum(times) / len(times) * 1000:.0f} ms), peak RSS {peak / 1024:.1f} MB "
           f"(at start {before / 1024:.1f} MB)")
-    assert max(times) < 20
+    assert max(times) < 60
     assert peak < RSS_BOUND_KB, f"peak RSS {peak} kB for a 100 MB {what}"
     out, err = server.output()
     assert out == b"" and err == b""
