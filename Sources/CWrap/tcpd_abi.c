@@ -252,10 +252,24 @@ void cwrap_set_tables(const char *allow, const char *deny)
         hosts_deny_table = strdup(deny);
 }
 
-static __thread int hook_busy;
+static __thread int hook_busy, hook_cancel_state;
 
 int cwrap_hook_busy(void) { return hook_busy; }
-void cwrap_set_hook_busy(int busy) { hook_busy = busy; }
+
+/* While the shim works on a client it has taken (an accepted descriptor, a
+ * received datagram), the thread cannot be cancelled: the table reads,
+ * aclexec and ident waits are cancellation points, and a cancel there
+ * would leak the descriptor and lose the client. A pending cancel acts at
+ * the caller's next cancellation point, as after a real accept() that
+ * returned. */
+void cwrap_set_hook_busy(int busy)
+{
+    if (busy && !hook_busy)
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &hook_cancel_state);
+    else if (!busy && hook_busy)
+        pthread_setcancelstate(hook_cancel_state, NULL);
+    hook_busy = busy;
+}
 
 static __thread int probe_state;
 int cwrap_probe_state(void) { return probe_state; }

@@ -11,7 +11,13 @@ import WrapCore
 
 enum Diag {
     static func log(_ priority: Int32, _ message: String) {
-        if cwrap_probe_state() != 0 { return }   // a probe says nothing (the decision will)
+        // A probe says nothing; it notes that the decision must be made in
+        // full, so that the diagnostic is given (a /file list that cannot
+        // be read says so only here).
+        if cwrap_probe_state() != 0 {
+            if cwrap_probe_state() == 1 { cwrap_set_probe_state(3) }
+            return
+        }
         var b = message.latin1Bytes
         b.removeAll { $0 == 0 }
         b.append(0)

@@ -306,6 +306,7 @@ public enum Access {
             let table = pass == 0 ? allow : deny
             let result = firstMatch(table, &ctx)
             if cwrap_probe_state() == 2 { return .couldWait }
+            if cwrap_probe_state() == 3 { return .needsOptions }   // it has something to say
             switch result {
             case nil, .error?:
                 return .needsOptions   // decide() says why, and denies

@@ -21,6 +21,20 @@ struct FileStamp: Equatable {
         mtime = st.st_mtim; ctime = st.st_ctim
     }
 
+    /// File times move in coarse steps (a clock tick): a file rewritten in
+    /// place twice within one step can end with the stamp of a state read
+    /// half-way (truncated, partly written). A version whose times are this
+    /// recent is used once but not trusted by its stamp later.
+    static let racyWindow = 0.1
+
+    var isRecent: Bool {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        func seconds(_ t: timespec) -> Double { Double(t.tv_sec) + Double(t.tv_nsec) / 1e9 }
+        let n = seconds(now)
+        return n - seconds(mtime) < FileStamp.racyWindow || n - seconds(ctime) < FileStamp.racyWindow
+    }
+
     static func == (a: FileStamp, b: FileStamp) -> Bool {
         a.dev == b.dev && a.ino == b.ino && a.size == b.size
             && a.mtime.tv_sec == b.mtime.tv_sec && a.mtime.tv_nsec == b.mtime.tv_nsec
@@ -115,6 +129,8 @@ final class CompiledCache<Value>: @unchecked Sendable {
         var compiling = false
         /// When stat() last said this is the current version (monotonic).
         var checked = 0.0
+        /// Read while the file was changing (FileStamp.isRecent): read again.
+        var racy = false
     }
     /// Paths stat() last said do not exist, and when.
     private var absent: [(path: [CChar], checked: Double)] = []
@@ -193,7 +209,7 @@ final class CompiledCache<Value>: @unchecked Sendable {
             var hit: Value? = nil
             var stale: Value? = nil
             if let i = find(path, length) {
-                if entries[i].stamp == stamp {
+                if entries[i].stamp == stamp && !entries[i].racy {
                     hit = entries[i].value
                     entries[i].checked = now
                 } else if let runner = Background.runner, Int64(st.st_size) >= Background.above {
@@ -229,10 +245,10 @@ final class CompiledCache<Value>: @unchecked Sendable {
             let key = Array(UnsafeBufferPointer(start: path, count: length + 1))
             cwrap_mutex_lock(lock)
             if let i = find(path, length) {
-                entries[i] = Entry(path: key, stamp: stamp, value: value, checked: now)
+                entries[i] = Entry(path: key, stamp: stamp, value: value, checked: now, racy: stamp.isRecent)
             } else {
                 if entries.count >= CompiledCache.limit { entries.removeFirst(entries.count / 2) }
-                entries.append(Entry(path: key, stamp: stamp, value: value, checked: now))
+                entries.append(Entry(path: key, stamp: stamp, value: value, checked: now, racy: stamp.isRecent))
             }
             cwrap_mutex_unlock(lock)
             return .value(value)
@@ -266,7 +282,7 @@ extension CompiledCache {
             cwrap_mutex_lock(lock)
             if let i = find(c, length) {
                 if let value, let stamp {
-                    entries[i] = Entry(path: path, stamp: stamp, value: value)
+                    entries[i] = Entry(path: path, stamp: stamp, value: value, racy: stamp.isRecent)
                 } else {
                     entries.remove(at: i)
                 }

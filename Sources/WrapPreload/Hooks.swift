@@ -41,10 +41,12 @@ enum Shim {
         addrlen.pointee = len
     }
 
-    /// Runs `body` with the hooks passing through on this thread.
+    /// Runs `body` with the hooks passing through on this thread (and the
+    /// thread not cancellable: see cwrap_set_hook_busy). May nest.
     static func busy<T>(_ body: () -> T) -> T {
+        let was = cwrap_hook_busy()
         cwrap_set_hook_busy(1)
-        defer { cwrap_set_hook_busy(0) }
+        defer { cwrap_set_hook_busy(was) }
         return body()
     }
 
@@ -140,7 +142,8 @@ enum Shim {
             }
             if fd < 0 { return fd }
             cpreload_set_kind(fd, Kind.other)
-            if judge(listener: listener, fd: fd, peer: &peer, length: len, flags: flags) == .admitted {
+            // Not cancellable until the client is handed out or reset.
+            if busy({ judge(listener: listener, fd: fd, peer: &peer, length: len, flags: flags) }) == .admitted {
                 withUnsafePointer(to: &peer) { copyOut(UnsafeRawPointer($0), len, addr.map { UnsafeMutableRawPointer($0) }, addrlen) }
                 errno = saved
                 return fd

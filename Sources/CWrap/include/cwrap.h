@@ -70,14 +70,17 @@ void cwrap_set_log_stderr(int on);
 void cwrap_set_tables(const char *allow, const char *deny);
 
 /* A per-thread flag: set while the shim itself is working, so that its own
- * calls pass straight through the hooks. */
+ * calls pass straight through the hooks (and the thread is not cancelled
+ * in the middle of its work). */
 int cwrap_hook_busy(void);
 void cwrap_set_hook_busy(int busy);
 
 /* A per-thread probe (the shim asks whether a decision could wait on a
  * lookup before it makes it on the daemon's thread): 0 not probing, 1
  * probing, 2 probing and a name, user or netgroup not yet known was asked
- * for. While probing nothing is looked up and nothing is logged. */
+ * for, 3 probing and a diagnostic was held back (the decision must be made
+ * in full to give it). While probing nothing is looked up and nothing is
+ * logged. */
 int cwrap_probe_state(void);
 void cwrap_set_probe_state(int state);
 
