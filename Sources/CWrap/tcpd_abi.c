@@ -434,19 +434,14 @@ int cwrap_libwrap_loaded(void)
     return dl_iterate_phdr(libwrap_seen, 0);
 }
 
-/* Whether an address lies in this shared object (a dlsym(RTLD_NEXT) that
- * found one of our own hooks would recurse forever). The objects' load
- * segments are compared, not their symbols: dladdr() scans a whole symbol
- * table, which cost every exec ~40 us. */
-struct own_query {
-    const char *ours, *address;
-    int ours_found, address_found;
-};
-
-static int segment_search(struct dl_phdr_info *info, size_t size, void *data)
+/* The span of this object's load segments, lowest to highest: nothing
+ * else is mapped inside it (ld.so reserves the whole span). One walk of the
+ * loaded objects serves every symbol the shim resolves at load. */
+static int span_search(struct dl_phdr_info *info, size_t size, void *data)
 {
-    struct own_query *q = data;
-    int i, has_ours = 0, has_address = 0;
+    const char **span = data, *ours = (const char *) (uintptr_t) cwrap_own_span;
+    const char *lo = 0, *hi = 0;
+    int i;
 
     (void) size;
     for (i = 0; i < info->dlpi_phnum; i++) {
@@ -454,25 +449,37 @@ static int segment_search(struct dl_phdr_info *info, size_t size, void *data)
         const char *start = (const char *) (info->dlpi_addr + ph->p_vaddr);
         if (ph->p_type != PT_LOAD)
             continue;
-        if (q->ours >= start && q->ours < start + ph->p_memsz)
-            has_ours = 1;
-        if (q->address >= start && q->address < start + ph->p_memsz)
-            has_address = 1;
+        if (!lo || start < lo)
+            lo = start;
+        if (!hi || start + ph->p_memsz > hi)
+            hi = start + ph->p_memsz;
     }
-    if (has_ours) {
-        q->ours_found = 1;
-        q->address_found = has_address;
+    if (lo && ours >= lo && ours < hi) {
+        span[0] = lo;
+        span[1] = hi;
         return 1;
     }
     return 0;
 }
 
+void cwrap_own_span(const void **lo, const void **hi)
+{
+    const char *span[2] = { 0, 0 };
+
+    dl_iterate_phdr(span_search, span);
+    *lo = span[0];
+    *hi = span[1];
+}
+
+/* Whether an address lies in this shared object (a dlsym(RTLD_NEXT) that
+ * found one of our own hooks would recurse forever). The load segments are
+ * compared, not symbols: dladdr() scans a whole symbol table (~40 us). */
 int cwrap_is_own_address(const void *address)
 {
-    struct own_query q = { (const char *) (uintptr_t) cwrap_is_own_address, address, 0, 0 };
+    const void *lo, *hi;
 
-    dl_iterate_phdr(segment_search, &q);
-    return q.ours_found && q.address_found;
+    cwrap_own_span(&lo, &hi);
+    return lo && (const char *) address >= (const char *) lo && (const char *) address < (const char *) hi;
 }
 
 /* The cache mutexes and their fork handlers. */

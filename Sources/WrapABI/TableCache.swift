@@ -242,6 +242,7 @@ final class CompiledCache<Value>: @unchecked Sendable {
             return .large   // it grew between stat() and read()
         case .contents(let data, let stamp):
             let value = compile(data)
+            returnFreedMemory(afterCompiling: data.count)
             let key = Array(UnsafeBufferPointer(start: path, count: length + 1))
             cwrap_mutex_lock(lock)
             if let i = find(path, length) {
@@ -254,6 +255,14 @@ final class CompiledCache<Value>: @unchecked Sendable {
             return .value(value)
         }
     }
+}
+
+/// After a large table is compiled, the memory its reading and compiling
+/// used and gave back is returned to the system: glibc keeps freed heap
+/// memory for reuse, and a fail2ban table's growing arrays would leave the
+/// process holding twice what the compiled table needs.
+func returnFreedMemory(afterCompiling bytes: Int) {
+    if bytes >= 1 << 20 { _ = malloc_trim(0) }
 }
 
 extension CompiledCache {
@@ -277,6 +286,7 @@ extension CompiledCache {
             var stamp: FileStamp? = nil
             if case .contents(let data, let s) = read, data.count <= Int(streamAbove) {
                 value = compile(data)
+                returnFreedMemory(afterCompiling: data.count)
                 stamp = s
             }
             cwrap_mutex_lock(lock)

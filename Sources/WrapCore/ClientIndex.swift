@@ -60,14 +60,66 @@ struct Postings<Key: Hashable & Sendable>: Sendable {
     }
 }
 
+/// Postings for numeric keys, kept as two sorted arrays (key, then slot):
+/// 8 bytes a posting, where a dictionary takes 8 to 16 (its buckets are a
+/// power of two at most three quarters full). Found by binary search.
+/// `finish()` sorts what `add` appended; until then nothing can be found.
+struct NumericPostings: Sendable {
+    private var keys: [UInt32] = []
+    private var slots: [Int32] = []
+
+    var isEmpty: Bool { keys.isEmpty }
+
+    mutating func add(_ key: UInt32, _ slot: Int32) {
+        keys.append(key)
+        slots.append(slot)
+    }
+
+    /// Sorts by key, then slot (table order), once every posting is added;
+    /// a key held twice by one slot is kept once. The arrays are made to size.
+    mutating func finish() {
+        var pairs = [UInt64](repeating: 0, count: keys.count)
+        for i in 0..<keys.count { pairs[i] = UInt64(keys[i]) << 32 | UInt64(UInt32(bitPattern: slots[i])) }
+        keys = []
+        slots = []
+        pairs.sort()
+        var k: [UInt32] = [], s: [Int32] = []
+        k.reserveCapacity(pairs.count)
+        s.reserveCapacity(pairs.count)
+        var previous: UInt64? = nil
+        for p in pairs where p != previous {
+            k.append(UInt32(truncatingIfNeeded: p >> 32))
+            s.append(Int32(bitPattern: UInt32(truncatingIfNeeded: p)))
+            previous = p
+        }
+        keys = k
+        slots = s
+    }
+
+    @inline(__always)
+    func forEach(_ key: UInt32, _ body: (Int32) -> Bool) {
+        keys.withUnsafeBufferPointer { k in
+            var lo = 0, hi = k.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if k[mid] < key { lo = mid + 1 } else { hi = mid }
+            }
+            while lo < k.count && k[lo] == key {
+                if !body(slots[lo]) { return }
+                lo += 1
+            }
+        }
+    }
+}
+
 struct ClientIndex: Sendable {
     /// Canonical dotted quads ("10.0.0.1", no leading zeros), as numbers.
-    var exactV4 = Postings<UInt32>()
+    var exactV4 = NumericPostings()
     /// Every other exact word, as text (compared with the address text).
     var exact = Postings<Bytes>()
     var prefix = Postings<Bytes>()
     /// mask -> network. Few distinct masks in any real table.
-    var v4: [UInt32: Postings<UInt32>] = [:]
+    var v4: [UInt32: NumericPostings] = [:]
     /// prefix length -> masked address.
     var v6: [Int: Postings<[UInt8]>] = [:]
     var all: [Int32] = []
@@ -142,6 +194,12 @@ struct ClientIndex: Sendable {
         return value << 8 | part
     }
 
+    /// Once every rule is added: the numeric postings sorted.
+    mutating func finish() {
+        exactV4.finish()
+        for mask in v4.keys { v4[mask]!.finish() }
+    }
+
     mutating func add(_ keys: [ClientKey], _ slot: Int32) {
         func append(_ list: inout [Int32]) { if list.last != slot { list.append(slot) } }
         func addExact(_ t: Bytes) {
@@ -152,7 +210,7 @@ struct ClientIndex: Sendable {
             switch key {
             case .exact(let t): addExact(t)
             case .prefix(let t): prefix.add(t, slot)
-            case .v4(let mask, let net): v4[mask, default: Postings()].add(net, slot)
+            case .v4(let mask, let net): v4[mask, default: NumericPostings()].add(net, slot)
             case .v6(let bits, let net): v6[bits, default: Postings()].add(net, slot)
             case .all: append(&all)
             case .name(let t):

@@ -148,7 +148,9 @@ public final class CompiledTable: Sendable {
         byPort = b.byPort
         general = b.general
         indexed = b.indexed
-        byClient = b.byClient
+        var index = b.byClient
+        index.finish()
+        byClient = index
     }
 
     /// The names and ports a rule is limited to, or nil if it is not.
@@ -201,7 +203,8 @@ public struct IndexedRules: Sendable {
     let keepParsed: Int
     /// Each slot's position in the table.
     var position: [Int32] = []
-    /// Each slot's daemon list (an index into `daemonLists`).
+    /// Each slot's daemon list (an index into `daemonLists`); empty while
+    /// every slot has list 0 (a fail2ban table's `ALL`: 4 bytes a rule saved).
     var daemonList: [UInt32] = []
     var daemonLists: [[ListItem<ServerPattern>]] = []
     var daemonListIDs: [Bytes: UInt32] = [:]
@@ -228,14 +231,18 @@ public struct IndexedRules: Sendable {
             case .pattern(let s): key += ServerPattern.identity(s); key.append(0)
             }
         }
-        if let id = daemonListIDs[key] {
-            daemonList.append(id)
+        let id: UInt32
+        if let known = daemonListIDs[key] {
+            id = known
         } else {
-            let id = UInt32(daemonLists.count)
+            id = UInt32(daemonLists.count)
             daemonListIDs[key] = id
             daemonLists.append(rule.daemons)
-            daemonList.append(id)
         }
+        if id != 0 && daemonList.isEmpty {   // the first slot with another list
+            daemonList = [UInt32](repeating: 0, count: Int(slot))
+        }
+        if !daemonList.isEmpty || id != 0 { daemonList.append(id) }
         if Int(slot) < keepParsed {
             parsed.append(rule)
             return slot
@@ -247,7 +254,9 @@ public struct IndexedRules: Sendable {
         return slot
     }
 
-    func daemons(_ slot: Int32) -> [ListItem<ServerPattern>] { daemonLists[Int(daemonList[Int(slot)])] }
+    func daemons(_ slot: Int32) -> [ListItem<ServerPattern>] {
+        daemonLists[daemonList.isEmpty ? 0 : Int(daemonList[Int(slot)])]
+    }
 
     /// The rule in a slot (parsed again from its line if it is not kept).
     func rule(_ slot: Int32) -> Rule {

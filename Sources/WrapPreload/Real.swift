@@ -59,9 +59,13 @@ final class Real: @unchecked Sendable {
     let connect: ConnectFn?
 
     private init() {
-        func find<T>(_ name: String, as: T.Type) -> T? {
+        var lo: UnsafeRawPointer? = nil, hi: UnsafeRawPointer? = nil
+        cwrap_own_span(&lo, &hi)
+        func find<T>(_ name: StaticString, as: T.Type) -> T? {
             let next = UnsafeMutableRawPointer(bitPattern: -1)  // RTLD_NEXT
-            guard let p = dlsym(next, name), cwrap_is_own_address(p) == 0 else { return nil }
+            let cName = UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
+            guard let p = dlsym(next, cName) else { return nil }
+            if let lo, let hi, UnsafeRawPointer(p) >= lo && UnsafeRawPointer(p) < hi { return nil }   // our own hook
             return unsafeBitCast(p, to: T.self)
         }
         accept = find("accept", as: AcceptFn.self)

@@ -12,6 +12,7 @@ test reads), so the syslog lines are compared too. Traffic stays on
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -57,7 +58,8 @@ class Syslog:
         out = []
         for line in self.lines:
             pri, _, rest = line.partition(">")
-            body = rest.split(" ", 3)[-1] if rest[:3].isalpha() else rest   # drop "Mon DD HH:MM:SS"
+            # Drop the "Mon DD HH:MM:SS " stamp (a day below 10 is padded: "Dec  6").
+            body = re.sub(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ", "", rest)
             name, _, text = body.partition(": ")
             out.append((int(pri.lstrip("<")), name.split("[")[0] + ": " + text))
         return out

@@ -116,6 +116,8 @@ int cwrap_secure(void);
  * started in a resident daemon get none of its other descriptors. */
 int cwrap_spawn_close_from(void *actions, int lowest);
 int cwrap_is_own_address(const void *address);
+/* The lowest and highest address of this object's load segments. */
+void cwrap_own_span(const void **lo, const void **hi);
 /* recvfrom(2) as a system call, past any hook (the shim's included): the
  * library's own MSG_PEEK in sock_host() and its sink must see the datagram
  * the daemon would, not one the shim chose. */
