@@ -60,7 +60,8 @@
  * memory through -rss_limit_mb, leaks through AddressSanitizer.
  *
  * Environment: DIFF_DEBIAN (default /lib/x86_64-linux-gnu/libwrap.so.0),
- * DIFF_OURS (default .build-fuzz/lib/libwrap.so.0), TMPDIR (default /dev/shm).
+ * DIFF_OURS (default .build-fuzz/lib/libwrap.so.0), TMPDIR (default /dev/shm),
+ * DIFF_SHOW (print each execution's tables and result).
  */
 #define _GNU_SOURCE
 #include "../../Include/tcpd.h"
@@ -584,6 +585,7 @@ static void unmark_raw(struct buf *b)
 /* ------------------------------------------------------------------ */
 /* running one request through one library                              */
 
+static int show;                  /* DIFF_SHOW set: print each execution */
 static char **environ0;           /* the environment at start (names=values) */
 
 static int in_environ0(const char *entry)
@@ -755,6 +757,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         exit(2);
     }
     atexit(cleanup);
+    show = getenv("DIFF_SHOW") != 0;
     while (environ[n])
         n++;
     environ0 = calloc(n + 1, sizeof(char *));
@@ -849,6 +852,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (strcmp(results[0], results[1]) != 0)
         finding("the libraries disagree", &r, allow, deny);
+    if (show) {
+        fprintf(stderr, "---- allow table:\n%s\n---- deny table:\n%s\n---- result (both):\n%s\n",
+                allow_text.s, deny_text.s, results[0]);
+    }
     if (id % 1024 == 1) {
         int fds = count_fds();
         if (fds0 < 0)
