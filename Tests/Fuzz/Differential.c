@@ -51,6 +51,8 @@
  *     name only earlier lists; a raw table is skipped when a pattern or an
  *     option value could start with '/' (conformance paths /etc/tcpw/... are
  *     rewritten into a directory that does not exist);
+ *   - patterns with more than three '*' in a word (Debian's wildcard match
+ *     backtracks exponentially: a hang); such inputs are skipped;
  *   - commands: dry_run is 1, so spawn, twist and aclexec run nothing;
  *   - lookups: no sockaddr is given (no sock_methods), so host names and
  *     users come only from the request, no DNS or ident is asked; netgroups
@@ -527,12 +529,32 @@ static int contains_ci(const char *s, size_t len, const char *word)
     return 0;
 }
 
+/* A pattern with more than three '*': Debian's wildcard match backtracks
+ * exponentially in the number of stars (80 stars against a daemon name:
+ * no answer after 10 s; ours answers in a millisecond), so such tables
+ * are skipped. Conservative: counts the stars of every word. */
+static int too_wild(const char *s, size_t len)
+{
+    size_t i;
+    int stars = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '*') {
+            if (++stars > 3)
+                return 1;
+        } else if (strchr(" \t\r\n,", s[i]) || s[i] == 0) {
+            stars = 0;
+        }
+    }
+    return 0;
+}
+
 /* A raw table is safe for Debian and free of the left-out features. */
 static int raw_ok(const char *s, size_t len)
 {
     size_t i, percents = 0;
 
-    if (len > 4000 || contains_ci(s, len, "user") || contains_ci(s, len, "group"))
+    if (len > 4000 || contains_ci(s, len, "user") || contains_ci(s, len, "group") || too_wild(s, len))
         return 0;
     for (i = 0; i < len; i++) {
         if (s[i] == '%')
@@ -542,6 +564,13 @@ static int raw_ok(const char *s, size_t len)
             return 0;
     }
     return percents <= 16;
+}
+
+/* A structured table or list left nothing out (raw bytes may have spelt
+ * "user" or stars). */
+static int structured_ok(const struct buf *b)
+{
+    return !contains_ci(b->s, b->len, "user") && !contains_ci(b->s, b->len, "group") && !too_wild(b->s, b->len);
 }
 
 /* Copies raw table text, pointing the conformance corpus' /etc/tcpw/ paths
@@ -829,12 +858,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         put_table(&allow_text, &in);
         put_table(&deny_text, &in);
-        if (contains_ci(allow_text.s, allow_text.len, "user") || contains_ci(allow_text.s, allow_text.len, "group")
-            || contains_ci(deny_text.s, deny_text.len, "user") || contains_ci(deny_text.s, deny_text.len, "group"))
+        if (!structured_ok(&allow_text) || !structured_ok(&deny_text))
             return 0;
         for (i = 0; i < nlists; i++)
-            if (contains_ci(list_text[i].s, list_text[i].len, "user")
-                || contains_ci(list_text[i].s, list_text[i].len, "group"))
+            if (!structured_ok(&list_text[i]))
                 return 0;
     }
     for (i = 0; i < nlists; i++)
@@ -842,6 +869,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     write_file(allow, allow_text.s, allow_text.len);
     write_file(deny, deny_text.s, deny_text.len);
 
+    if (show) {
+        fprintf(stderr, "---- request: %s daemon=%s client_addr=%s client_name=%s user=%s "
+                "server_name=%s server_addr=%s\n", r.ctl ? "hosts_ctl" : "hosts_access", r.daemon,
+                r.addr, r.name, r.user, r.sname, r.saddr);
+        fprintf(stderr, "---- allow table:\n%s\n---- deny table:\n%s\n", allow_text.s, deny_text.s);
+        for (i = 0; i < nlists; i++)
+            fprintf(stderr, "---- list %s:\n%s\n", lists[i], list_text[i].s);
+    }
     run(&libs[0], &r, allow, deny, results[0], sizeof(results[0]));
     run(&libs[1], &r, allow, deny, results[1], sizeof(results[1]));
 
@@ -852,10 +887,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (strcmp(results[0], results[1]) != 0)
         finding("the libraries disagree", &r, allow, deny);
-    if (show) {
-        fprintf(stderr, "---- allow table:\n%s\n---- deny table:\n%s\n---- result (both):\n%s\n",
-                allow_text.s, deny_text.s, results[0]);
-    }
+    if (show)
+        fprintf(stderr, "---- result (both):\n%s\n", results[0]);
     if (id % 1024 == 1) {
         int fds = count_fds();
         if (fds0 < 0)
