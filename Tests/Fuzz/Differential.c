@@ -798,6 +798,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static struct buf allow_text, deny_text, list_text[3];
 static char results[2][1 << 17];
 
+/* Prints a table on stderr, other control bytes than TAB and LF and bytes
+ * past ASCII as \xHH. */
+static void show_text(const struct buf *b)
+{
+    size_t i;
+    for (i = 0; i < b->len; i++) {
+        unsigned char c = (unsigned char) b->s[i];
+        if (c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f && c != '\\'))
+            fputc(c, stderr);
+        else
+            fprintf(stderr, "\\x%02x", c);
+    }
+    fputc('\n', stderr);
+}
+
 static void finding(const char *why, const struct request *r, const char *allow, const char *deny)
 {
     int i;
@@ -806,10 +821,14 @@ static void finding(const char *why, const struct request *r, const char *allow,
             "server_name=%s server_addr=%s (request_init with %d keys)\n",
             r->ctl ? "hosts_ctl" : "hosts_access", r->daemon, r->addr, r->name, r->user,
             r->sname, r->saddr, r->split);
-    fprintf(stderr, "---- allow table %s:\n%s\n---- deny table %s:\n%s\n", allow, allow_text.s,
-            deny, deny_text.s);
-    for (i = 0; i < nlists; i++)
-        fprintf(stderr, "---- list %s:\n%s\n", lists[i], list_text[i].s);
+    fprintf(stderr, "---- allow table %s:\n", allow);
+    show_text(&allow_text);
+    fprintf(stderr, "---- deny table %s:\n", deny);
+    show_text(&deny_text);
+    for (i = 0; i < nlists; i++) {
+        fprintf(stderr, "---- list %s:\n", lists[i]);
+        show_text(&list_text[i]);
+    }
     fprintf(stderr, "---- Debian:\n%s\n---- ours:\n%s\n", results[0], results[1]);
     abort();
 }
@@ -873,9 +892,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "---- request: %s daemon=%s client_addr=%s client_name=%s user=%s "
                 "server_name=%s server_addr=%s\n", r.ctl ? "hosts_ctl" : "hosts_access", r.daemon,
                 r.addr, r.name, r.user, r.sname, r.saddr);
-        fprintf(stderr, "---- allow table:\n%s\n---- deny table:\n%s\n", allow_text.s, deny_text.s);
-        for (i = 0; i < nlists; i++)
-            fprintf(stderr, "---- list %s:\n%s\n", lists[i], list_text[i].s);
+        fprintf(stderr, "---- allow table:\n");
+        show_text(&allow_text);
+        fprintf(stderr, "---- deny table:\n");
+        show_text(&deny_text);
+        for (i = 0; i < nlists; i++) {
+            fprintf(stderr, "---- list %s:\n", lists[i]);
+            show_text(&list_text[i]);
+        }
     }
     run(&libs[0], &r, allow, deny, results[0], sizeof(results[0]));
     run(&libs[1], &r, allow, deny, results[1], sizeof(results[1]));
