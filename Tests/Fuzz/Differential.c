@@ -688,19 +688,28 @@ static void run(struct lib *l, const struct request *r, const char *allow, const
     n = snprintf(result, size, "verdict %d dry_run %d severities %d %d rfc931 %d umask %03o\n",
                  verdict, *l->dry_run, *l->allow_severity, *l->deny_severity, *l->rfc931_timeout,
                  (unsigned) um);
-    /* variables the call added or changed; removed again */
-    for (e = environ; *e;) {
-        if (in_environ0(*e)) {
-            e++;
-            continue;
-        }
-        char name[256];
-        size_t k = strcspn(*e, "=");
+    /* variables the call added or changed: reported, then put back as
+     * they were (a name of any length; bounded, should one not go) */
+    for (i = 0; i < 64; i++) {
+        char *name, **o;
+        size_t k;
+
+        for (e = environ; *e && in_environ0(*e); e++)
+            ;
+        if (!*e)
+            break;
         if ((size_t) n < size)
             n += snprintf(result + n, size - (size_t) n, "env %s\n", *e);
-        snprintf(name, sizeof(name), "%.*s", (int) (k < 255 ? k : 255), *e);
-        if (unsetenv(name) != 0)
-            break;
+        k = strcspn(*e, "=");
+        name = strndup(*e, k);
+        for (o = environ0; *o; o++)
+            if (strncmp(*o, name, k) == 0 && (*o)[k] == '=')
+                break;
+        if (*o)
+            setenv(name, *o + k + 1, 1);
+        else
+            unsetenv(name);
+        free(name);
     }
     if ((size_t) n < size)
         snprintf(result + n, size - (size_t) n, "%s", msgs);
