@@ -96,13 +96,17 @@ public enum Options {
         Spec(name: "banners", kind: .banners, needsValue: true, takesValue: true, expands: false, mustBeLast: false),
     ]
 
+    /// libwrap's `whitespace` (" \t\r\n"): what separates an option's name
+    /// from its value and setenv's name from its value.
     static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A }
 
-    /// chop_string(): without leading and trailing white space.
+    /// chop_string(): without leading and trailing white space as isspace()
+    /// sees it, \v and \f too (found by the differential fuzz target: an
+    /// option "\fallow" is allow in libwrap).
     static func chop(_ s: ArraySlice<UInt8>) -> Bytes {
         var a = s.startIndex, b = s.endIndex
-        while a < b && isSpace(s[a]) { a += 1 }
-        while b > a && isSpace(s[b - 1]) { b -= 1 }
+        while a < b && WordReader.isSpace(s[a]) { a += 1 }
+        while b > a && WordReader.isSpace(s[b - 1]) { b -= 1 }
         return Array(s[a..<b])
     }
 

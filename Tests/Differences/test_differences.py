@@ -144,3 +144,20 @@ def test_file_list_that_names_itself(runner, tables, tmp_path):
     assert any("nested too deep" in l for l in log), log
     rc, *_ = runner.run("debian", "ctl", allow, deny, timeout=20)
     assert rc is not None and rc < 0, f"Debian was expected to crash, got {rc}"
+
+
+def test_many_stars_answer_at_once_instead_of_backtracking(runner, tables):
+    """A wildcard pattern with 40 '*' that does not match (found by the
+    differential fuzz target): Debian's match backtracks through every way
+    of giving the name's characters to the stars (exponential: no answer in
+    5 s); ours answers at once, and the same: the rule does not match."""
+    allow, deny = tables("", "ALL: " + "*" * 40 + "x\n")
+    rc, out, err, log, secs = runner.run("ours", "ctl", allow, deny)
+    assert rc == 0 and out == "verdict=1\n" and err == "" and secs < 3, (rc, out, secs)
+    rc, *_ = runner.run("debian", "ctl", allow, deny, timeout=5)
+    assert rc is None, f"Debian was expected to hang, got {rc}"
+    # with 3 stars, as the fuzz target allows, Debian answers, the same
+    allow, deny = tables("", "ALL: ***x\n", name="three")
+    for lib in ("ours", "debian"):
+        rc, out, *_ = runner.run(lib, "ctl", allow, deny, timeout=20)
+        assert rc == 0 and out == "verdict=1\n", (lib, rc, out)

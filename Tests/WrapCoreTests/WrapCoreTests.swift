@@ -158,6 +158,17 @@ struct RecordingRunner: OptionRunner {
     #expect(r.performed.dropLast().last == .spawn(Array("echo a:b".utf8)))
 }
 
+@Test func optionsAreChoppedAsIsspaceSees() {
+    // chop_string() strips \v and \f too; names and values split at " \t\r\n" only
+    // (found by the differential fuzz target).
+    var r = RecordingRunner()
+    #expect(Options.process(Array("\u{0C}allow\u{0B}".utf8), &r) == .permit)
+    #expect(Options.process(Array("\u{0B}22@1.\u{0C}".utf8), &r) == .error("bad option name: \"22@1.\""))
+    #expect(Options.process(Array("umask\u{0C}077".utf8), &r) == .error("bad option name: \"umask\u{0C}077\""))
+    #expect(Options.process(Array("setenv \u{0C}FOO\u{0B} \u{0C}x y\u{0B}".utf8), &r) == .proceed)
+    #expect(r.performed.last == .setenv(name: Array("FOO".utf8), value: Array("x y".utf8)))
+}
+
 @Test func percentExpansionSanitizes() {
     let out = Percent.expand(Array("x %u %z %%".utf8), limit: 100,
                              value: { _ in Array("a;b`c d!e".utf8) }, warn: { _ in })
