@@ -61,8 +61,18 @@ void cwrap_set_verbose(int value) { hosts_access_verbose = value; }
 void cwrap_set_severity_defaults(void) { allow_severity = LOG_INFO; deny_severity = LOG_WARNING; }
 int cwrap_dry_run(void) { return dry_run; }
 void cwrap_set_dry_run(int value) { dry_run = value; }
-int cwrap_resident(void) { return resident; }
-void cwrap_bump_resident(void) { if (resident <= 0) resident++; }
+/* resident counts calls up to 1, as Debian's hosts_access() does; judge
+ * threads and the host's threads decide at once, so the count is atomic (a
+ * plain increment was a data race: ThreadSanitizer, scripts/sanitize). */
+int cwrap_resident(void) { return __atomic_load_n(&resident, __ATOMIC_RELAXED); }
+void cwrap_bump_resident(void)
+{
+    int seen = __atomic_load_n(&resident, __ATOMIC_RELAXED);
+
+    while (seen <= 0 && !__atomic_compare_exchange_n(&resident, &seen, seen + 1, 1,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
 int cwrap_rfc931_timeout(void) { return rfc931_timeout; }
 void cwrap_set_rfc931_timeout(int seconds) { rfc931_timeout = seconds; }
 int cwrap_allow_severity(void) { return allow_severity; }
