@@ -32,19 +32,22 @@
 
 extern void __syslog_chk(int priority, int flag, const char *format, ...);
 
-/* The exported data, with Debian's initial values. */
-char *hosts_allow_table = "/etc/hosts.allow";
-char *hosts_deny_table = "/etc/hosts.deny";
-int hosts_access_verbose = 0;
-int resident = -1;
-int rfc931_timeout = 10;
-int dry_run = 0;
-char unknown[] = STRING_UNKNOWN;
-char paranoid[] = STRING_PARANOID;
-jmp_buf tcpd_buf;
-struct tcpd_context tcpd_context;
-int allow_severity __attribute__((weak)) = LOG_INFO;
-int deny_severity __attribute__((weak)) = LOG_WARNING;
+/* The exported data, with Debian's initial values. Their sizes are ABI
+ * (a program that uses them holds copies of its own, sized at its link):
+ * AddressSanitizer's redzones must not grow them (scripts/sanitize). */
+#define ABI_DATA __attribute__((no_sanitize("address")))
+ABI_DATA char *hosts_allow_table = "/etc/hosts.allow";
+ABI_DATA char *hosts_deny_table = "/etc/hosts.deny";
+ABI_DATA int hosts_access_verbose = 0;
+ABI_DATA int resident = -1;
+ABI_DATA int rfc931_timeout = 10;
+ABI_DATA int dry_run = 0;
+ABI_DATA char unknown[] = STRING_UNKNOWN;
+ABI_DATA char paranoid[] = STRING_PARANOID;
+ABI_DATA jmp_buf tcpd_buf;
+ABI_DATA struct tcpd_context tcpd_context;
+int allow_severity __attribute__((weak)) ABI_DATA = LOG_INFO;
+int deny_severity __attribute__((weak)) ABI_DATA = LOG_WARNING;
 
 _Static_assert(sizeof(jmp_buf) == 200, "tcpd_buf must be 200 bytes, as in Debian");
 _Static_assert(sizeof(struct tcpd_context) == 16, "tcpd_context must be 16 bytes");
@@ -58,8 +61,18 @@ void cwrap_set_verbose(int value) { hosts_access_verbose = value; }
 void cwrap_set_severity_defaults(void) { allow_severity = LOG_INFO; deny_severity = LOG_WARNING; }
 int cwrap_dry_run(void) { return dry_run; }
 void cwrap_set_dry_run(int value) { dry_run = value; }
-int cwrap_resident(void) { return resident; }
-void cwrap_bump_resident(void) { if (resident <= 0) resident++; }
+/* resident counts calls up to 1, as Debian's hosts_access() does; judge
+ * threads and the host's threads decide at once, so the count is atomic (a
+ * plain increment was a data race: ThreadSanitizer, scripts/sanitize). */
+int cwrap_resident(void) { return __atomic_load_n(&resident, __ATOMIC_RELAXED); }
+void cwrap_bump_resident(void)
+{
+    int seen = __atomic_load_n(&resident, __ATOMIC_RELAXED);
+
+    while (seen <= 0 && !__atomic_compare_exchange_n(&resident, &seen, seen + 1, 1,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
 int cwrap_rfc931_timeout(void) { return rfc931_timeout; }
 void cwrap_set_rfc931_timeout(int seconds) { rfc931_timeout = seconds; }
 int cwrap_allow_severity(void) { return allow_severity; }

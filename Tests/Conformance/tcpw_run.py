@@ -28,6 +28,8 @@ set -e
 mount --make-rprivate /
 mount -t overlay tcpw-corpus -o "lowerdir=$1/etc:/etc" /etc
 if [ -n "$3" ]; then export LD_LIBRARY_PATH="$3"; else unset LD_LIBRARY_PATH; fi
+# scripts/sanitize: the sanitizer's runtime, loaded ahead of our library only
+if [ -n "$3" ] && [ -n "${TCPW_PRELOAD_FIRST:-}" ]; then export LD_PRELOAD="$TCPW_PRELOAD_FIRST"; fi
 exec "$2"
 '''
 

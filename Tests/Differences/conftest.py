@@ -14,6 +14,18 @@ import pytest
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 DEBIAN_LIB = "/lib/x86_64-linux-gnu"
+# scripts/sanitize runs the tests over our libraries built with a sanitizer,
+# whose runtime must be loaded ahead of them: TCPW_PRELOAD_FIRST names it.
+PRELOAD_FIRST = os.environ.get("TCPW_PRELOAD_FIRST", "")
+
+
+def library_env(lib_dir: str) -> dict:
+    """The settings that make a probe load the libwrap.so.0 in lib_dir
+    (ours behind the sanitizer's runtime, when there is one)."""
+    env = {"LD_LIBRARY_PATH": lib_dir}
+    if PRELOAD_FIRST and lib_dir != DEBIAN_LIB:
+        env["LD_PRELOAD"] = PRELOAD_FIRST
+    return env
 
 
 def our_lib_dir():
@@ -38,8 +50,7 @@ class Runner:
     def run(self, lib, mode, allow, deny, arg=None, timeout=20):
         self.count += 1
         log = self.tmp / f"log{self.count}"
-        env = dict(os.environ, PROBE_LOG=str(log))
-        env["LD_LIBRARY_PATH"] = our_lib_dir() if lib == "ours" else DEBIAN_LIB
+        env = dict(os.environ, PROBE_LOG=str(log), **library_env(our_lib_dir() if lib == "ours" else DEBIAN_LIB))
         argv = [str(self.probe), mode, str(allow), str(deny)] + ([arg] if arg is not None else [])
         start = time.monotonic()
         try:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import DEBIAN_LIB, our_lib_dir
+from conftest import DEBIAN_LIB, library_env, our_lib_dir
 
 CASES = {
     "unopenable deny table": ("", None),
@@ -99,7 +99,7 @@ def test_many_references_to_a_large_file_list(runner, tables, tmp_path):
     def limited():
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     for lib, path in (("ours", our_lib_dir()), ("debian", DEBIAN_LIB)):
-        env = dict(os.environ, PROBE_LOG=str(tmp_path / f"log-{lib}"), LD_LIBRARY_PATH=path)
+        env = dict(os.environ, PROBE_LOG=str(tmp_path / f"log-{lib}"), **library_env(path))
         p = subprocess.run([str(runner.probe), "ctl", str(allow), str(deny)], env=env,
                            capture_output=True, text=True, timeout=120, preexec_fn=limited)
         assert p.stdout == "verdict=0\n", (lib, p.stdout, p.stderr)

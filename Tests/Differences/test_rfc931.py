@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import DEBIAN_LIB, REPO, our_lib_dir
+from conftest import DEBIAN_LIB, REPO, library_env, our_lib_dir
 
 IDENTD = textwrap.dedent("""
     import socket, sys, threading
@@ -41,7 +41,7 @@ def run_in_netns(probe, lib, allow, deny, identd_mode, timeout_s):
         {sys.executable} -c '{IDENTD}' {identd_mode} > $T/identd.out 2>&1 &
         IDENTD=$!
         for i in $(seq 50); do grep -q ready $T/identd.out 2>/dev/null && break; sleep 0.1; done
-        LD_LIBRARY_PATH={lib} {probe} {allow} {deny} 2100 {timeout_s} || status=$?
+        {' '.join(f"{k}={v}" for k, v in library_env(lib).items())} {probe} {allow} {deny} 2100 {timeout_s} || status=$?
         kill $IDENTD
         exit ${{status:-0}}
     """)

@@ -75,6 +75,9 @@ def env_for(lib: str, lib_dir: Path, extra: dict | None = None) -> dict:
     env["TZ"] = "UTC"
     if lib == "ours":
         env["LD_LIBRARY_PATH"] = str(lib_dir)
+        # scripts/sanitize: the sanitizer's runtime, loaded ahead of our library
+        if os.environ.get("TCPW_PRELOAD_FIRST"):
+            env["LD_PRELOAD"] = os.environ["TCPW_PRELOAD_FIRST"]
     elif lib != "debian":
         raise ValueError(lib)
     if extra:

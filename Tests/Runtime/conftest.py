@@ -28,6 +28,17 @@ LIBWRAP = lib_dir() / "libwrap.so.0"
 SHIM = lib_dir() / "libwrap_preload.so"
 
 
+# scripts/sanitize runs the tests over libraries built with a sanitizer,
+# whose runtime must be loaded ahead of them in every process that loads
+# them: TCPW_PRELOAD_FIRST names it (unset in a plain run).
+PRELOAD_FIRST = os.environ.get("TCPW_PRELOAD_FIRST", "")
+
+
+def preload(*libs) -> str:
+    """The LD_PRELOAD value that loads libs (behind the sanitizer's runtime, if any)."""
+    return ":".join(str(l) for l in (PRELOAD_FIRST, *libs) if l)
+
+
 @pytest.fixture(scope="session")
 def tables() -> Path:
     """hosts.allow admits 127.0.0.1 to every daemon; hosts.deny refuses the rest."""
@@ -56,5 +67,7 @@ def harness(tmp_path_factory) -> dict[str, Path]:
 def clean_env(extra: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LD_") and not k.startswith("TCPWRAP_")}
     env["LC_ALL"] = "C"
+    if PRELOAD_FIRST:
+        env["LD_PRELOAD"] = PRELOAD_FIRST
     env.update(extra or {})
     return env

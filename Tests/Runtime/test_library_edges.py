@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HERE, LIBWRAP, REPO, SHIM, clean_env, lib_dir
+from conftest import HERE, LIBWRAP, REPO, SHIM, clean_env, lib_dir, preload
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def start(exe: Path, mode: str, tmp_path: Path, env: dict) -> tuple[subprocess.P
 def shim_env(tmp_path: Path, allow: str) -> dict:
     (tmp_path / "hosts.allow").write_text(allow)
     (tmp_path / "hosts.deny").write_text("ALL: ALL\n")
-    return clean_env({"LD_LIBRARY_PATH": str(lib_dir()), "LD_PRELOAD": str(SHIM),
+    return clean_env({"LD_LIBRARY_PATH": str(lib_dir()), "LD_PRELOAD": preload(SHIM),
                       "TCPWRAP_HOSTS_ALLOW": str(tmp_path / "hosts.allow"),
                       "TCPWRAP_HOSTS_DENY": str(tmp_path / "hosts.deny"), "TCPWRAP_LOG": str(tmp_path / "log")})
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HERE, LIBWRAP, SHIM, clean_env
+from conftest import HERE, LIBWRAP, SHIM, clean_env, preload
 
 LIBRARIES = {"libwrap.so.0": LIBWRAP, "libwrap_preload.so": SHIM}
 RUNS = 200
@@ -75,7 +75,7 @@ def test_fork_then_threads_libwrap(harness, tables, mode, threads, warm):
 @pytest.mark.parametrize("threads", [2, 4, 8])
 @pytest.mark.parametrize("mode", ["accept", "recvmsg"])
 def test_fork_then_threads_shim(harness, tables, mode, threads, warm):
-    env = clean_env({"LD_PRELOAD": str(SHIM), "TCPWRAP_HOSTS_ALLOW": str(tables / "hosts.allow"),
+    env = clean_env({"LD_PRELOAD": preload(SHIM), "TCPWRAP_HOSTS_ALLOW": str(tables / "hosts.allow"),
                      "TCPWRAP_HOSTS_DENY": str(tables / "hosts.deny")})
     run_harness(harness["plain"], [mode, str(threads), str(RUNS), warm], env)
 
@@ -146,7 +146,7 @@ ALLOWED_AT_LOAD = {"openat": 1, "read": 1, "newfstatat": 1, "mmap": 4, "mprotect
 @pytest.mark.parametrize("name", LIBRARIES)
 def test_loading_makes_no_system_calls_of_its_own(tmp_path, name):
     base = syscalls(clean_env(), tmp_path)
-    loaded = syscalls(clean_env({"LD_PRELOAD": str(LIBRARIES[name]), "TCPWRAP_HOSTS_ALLOW": "/nonexistent"}),
+    loaded = syscalls(clean_env({"LD_PRELOAD": preload(LIBRARIES[name]), "TCPWRAP_HOSTS_ALLOW": "/nonexistent"}),
                       tmp_path)
     added = loaded - base
     unexpected = {k: v for k, v in added.items() if v > ALLOWED_AT_LOAD.get(k, 0)}

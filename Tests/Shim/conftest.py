@@ -35,6 +35,17 @@ def lib_dir() -> Path:
 
 SHIM = lib_dir() / "libwrap_preload.so"
 
+
+# scripts/sanitize runs the tests over libraries built with a sanitizer,
+# whose runtime must be loaded ahead of them in every process that loads
+# them: TCPW_PRELOAD_FIRST names it (unset in a plain run).
+PRELOAD_FIRST = os.environ.get("TCPW_PRELOAD_FIRST", "")
+
+
+def preload(*libs) -> str:
+    """The LD_PRELOAD value that loads libs (behind the sanitizer's runtime, if any)."""
+    return ":".join(str(l) for l in (PRELOAD_FIRST, *libs) if l)
+
 ADMITTED = "127.0.0.2"
 REFUSED = "127.0.0.3"
 
@@ -78,7 +89,7 @@ def _reap_everything():
 def shim_env(tables: "Tables", extra: dict | None = None, daemon: str | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LD_") and not k.startswith("TCPWRAP_")}
     env["LC_ALL"] = "C"
-    env["LD_PRELOAD"] = str(SHIM)
+    env["LD_PRELOAD"] = preload(SHIM)
     env["TCPWRAP_HOSTS_ALLOW"] = str(tables.allow)
     env["TCPWRAP_HOSTS_DENY"] = str(tables.deny)
     env["TCPWRAP_LOG"] = str(tables.log)

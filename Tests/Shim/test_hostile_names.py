@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 
-from conftest import REFUSED, SHIM, free_port, spawn, wait_port
+from conftest import REFUSED, SHIM, preload, free_port, spawn, wait_port
 
 NAME = "evil;touch${IFS}PWNED`id`$(id)|x&y'q\"z"
 SERVER = """
@@ -38,7 +38,7 @@ def run(tables, workdir, allow: str, deny: str = "") -> bytes:
     (workdir / "hosts").write_text(f"127.0.0.1 localhost\n127.0.0.3 {NAME}\n")
     (workdir / "server.py").write_text(SERVER)
     port = free_port()
-    env_vars = [f"LD_PRELOAD={SHIM}", f"TCPWRAP_HOSTS_ALLOW={tables.allow}", f"TCPWRAP_HOSTS_DENY={tables.deny}",
+    env_vars = [f"LD_PRELOAD={preload(SHIM)}", f"TCPWRAP_HOSTS_ALLOW={tables.allow}", f"TCPWRAP_HOSTS_DENY={tables.deny}",
                 f"TCPWRAP_LOG={tables.log}", "TCPWRAP_DAEMON=server"]
     script = (f"mount --bind {workdir}/hosts /etc/hosts && cd {workdir} && "
               f"exec env {' '.join(env_vars)} python3 {workdir}/server.py {port}")

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from conftest import SHIM
+from conftest import SHIM, preload
 
 
 def run_python(code, env, timeout=30):
@@ -22,7 +22,7 @@ def run_python(code, env, timeout=30):
 def shim_env(tmp_path, allow, deny):
     (tmp_path / "allow").write_text(allow)
     (tmp_path / "deny").write_text(deny)
-    return dict(os.environ, LD_PRELOAD=str(SHIM), TCPWRAP_HOSTS_ALLOW=str(tmp_path / "allow"),
+    return dict(os.environ, LD_PRELOAD=preload(SHIM), TCPWRAP_HOSTS_ALLOW=str(tmp_path / "allow"),
                 TCPWRAP_HOSTS_DENY=str(tmp_path / "deny"), TCPWRAP_LOG=str(tmp_path / "log"))
 
 

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ADMITTED, REFUSED, SHIM, free_port, spawn, wait_port
+from conftest import ADMITTED, REFUSED, SHIM, preload, free_port, spawn, wait_port
 
 SERVERS = {
     "blocking": """
@@ -144,7 +144,7 @@ def test_slow_lookup_delays_nobody_else(server, lookup, tables, workdir):
     (workdir / "nsswitch.conf").write_text("hosts: files dns\n")
     (workdir / "server.py").write_text(SERVERS[server])
     port = free_port()
-    env_vars = [f"LD_PRELOAD={SHIM}", f"TCPWRAP_HOSTS_ALLOW={tables.allow}", f"TCPWRAP_HOSTS_DENY={tables.deny}",
+    env_vars = [f"LD_PRELOAD={preload(SHIM)}", f"TCPWRAP_HOSTS_ALLOW={tables.allow}", f"TCPWRAP_HOSTS_DENY={tables.deny}",
                 f"TCPWRAP_LOG={tables.log}", "TCPWRAP_DAEMON=server"]
     script = (f"mount --bind {workdir}/hosts /etc/hosts && mount --bind {workdir}/resolv.conf /etc/resolv.conf && "
               f"mount --bind {workdir}/nsswitch.conf /etc/nsswitch.conf && "
