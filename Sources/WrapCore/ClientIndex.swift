@@ -117,6 +117,10 @@ struct ClientIndex: Sendable {
     var exactV4 = NumericPostings()
     /// Every other exact word, as text (compared with the address text).
     var exact = Postings<Bytes>()
+    /// `n.`, `n.n.`, `n.n.n.` prefixes of canonical octets, as numbers (by
+    /// octet count): a canonical address text starts with one exactly when
+    /// its first octets are these. Any other prefix word, as text.
+    var prefixV4 = [NumericPostings](repeating: NumericPostings(), count: 3)
     var prefix = Postings<Bytes>()
     /// mask -> network. Few distinct masks in any real table.
     var v4: [UInt32: NumericPostings] = [:]
@@ -177,6 +181,13 @@ struct ClientIndex: Sendable {
     /// no leading zeros, each at most 255), whose text equals another's
     /// exactly when their values do; nil for any other text.
     static func canonicalV4(_ t: Bytes) -> UInt32? {
+        guard let (v, octets) = canonicalV4(t, allowShort: false), octets == 4 else { return nil }
+        return v
+    }
+
+    /// Up to four canonical octets joined by dots (`allowShort`: fewer than
+    /// four too): their value (host order) and how many there are.
+    static func canonicalV4(_ t: Bytes, allowShort: Bool) -> (UInt32, Int)? {
         var value: UInt32 = 0, part: UInt32 = 0, digits = 0, parts = 0
         for c in t {
             if c == UInt8(ascii: ".") {
@@ -190,14 +201,23 @@ struct ClientIndex: Sendable {
                 return nil
             }
         }
-        if digits == 0 || parts != 3 { return nil }
-        return value << 8 | part
+        if digits == 0 || (parts != 3 && !allowShort) { return nil }
+        return (value << 8 | part, parts + 1)
     }
 
     /// Once every rule is added: the numeric postings sorted.
     mutating func finish() {
         exactV4.finish()
+        for k in 0..<3 { prefixV4[k].finish() }
         for mask in v4.keys { v4[mask]!.finish() }
+    }
+
+    /// "10.", "10.1.", "10.1.2." (octets without leading zeros, each
+    /// followed by a dot): the octets as a number, and how many.
+    static func canonicalV4Prefix(_ t: Bytes) -> (UInt32, Int)? {
+        guard t.last == UInt8(ascii: "."), t.count >= 2,
+              let (value, octets) = canonicalV4(Array(t.dropLast()), allowShort: true), octets <= 3 else { return nil }
+        return (value, octets)
     }
 
     mutating func add(_ keys: [ClientKey], _ slot: Int32) {
@@ -209,7 +229,12 @@ struct ClientIndex: Sendable {
             isEmpty = false
             switch key {
             case .exact(let t): addExact(t)
-            case .prefix(let t): prefix.add(t, slot)
+            case .prefix(let t):
+                if let (value, octets) = ClientIndex.canonicalV4Prefix(t) {
+                    prefixV4[octets - 1].add(value, slot)
+                } else {
+                    prefix.add(t, slot)
+                }
             case .v4(let mask, let net): v4[mask, default: NumericPostings()].add(net, slot)
             case .v6(let bits, let net): v6[bits, default: Postings()].add(net, slot)
             case .all: append(&all)
@@ -235,16 +260,28 @@ struct ClientIndex: Sendable {
             return true
         }
         let text = address.text
-        if let v = address.canonicalV4 ?? ClientIndex.canonicalV4(text) {
+        let canonical = address.canonicalV4 ?? ClientIndex.canonicalV4(text)
+        if let v = canonical {
             if !exactV4.isEmpty { exactV4.forEach(v, consider) }
+            // Only a prefix of canonical octets can begin a canonical text.
+            for k in 0..<3 where !prefixV4[k].isEmpty { prefixV4[k].forEach(v >> UInt32(24 - 8 * k), consider) }
         } else if !exact.isEmpty {
             exact.forEach(address.folded, consider)
         }
-        if !prefix.isEmpty || !suffix.isEmpty {
+        let anyPrefix = !prefix.isEmpty || !prefixV4[0].isEmpty || !prefixV4[1].isEmpty || !prefixV4[2].isEmpty
+        if (canonical == nil && anyPrefix) || !suffix.isEmpty {
             var i = 0
             while i < text.count {
                 if text[i] == UInt8(ascii: ".") {
-                    if !prefix.isEmpty { prefix.forEach(text[0...i].map(asciiLower), consider) }
+                    if canonical == nil && anyPrefix {
+                        // (A prefix of canonical octets is kept as a number.)
+                        let p = Array(text[0...i])
+                        if let (v, k) = ClientIndex.canonicalV4Prefix(p) {
+                            prefixV4[k - 1].forEach(v, consider)
+                        } else if !prefix.isEmpty {
+                            prefix.forEach(p.map(asciiLower), consider)
+                        }
+                    }
                     if !suffix.isEmpty && i > 0 { suffix.forEach(text[i...].map(asciiLower), consider) }
                 }
                 i += 1
