@@ -484,16 +484,6 @@ void cwrap_own_span(const void **lo, const void **hi)
     *hi = span[1];
 }
 
-/* Whether an address lies in this shared object (a dlsym(RTLD_NEXT) that
- * found one of our own hooks would recurse forever). The load segments are
- * compared, not symbols: dladdr() scans a whole symbol table (~40 us). */
-int cwrap_is_own_address(const void *address)
-{
-    const void *lo, *hi;
-
-    cwrap_own_span(&lo, &hi);
-    return lo && (const char *) address >= (const char *) lo && (const char *) address < (const char *) hi;
-}
 
 /* The cache mutexes and their fork handlers. */
 #define CWRAP_MAX_MUTEXES 32

@@ -10,11 +10,10 @@ public typealias Bytes = [UInt8]
     (c >= 0x41 && c <= 0x5A) ? c | 0x20 : c
 }
 
-/// strcasecmp(a, b) == 0
-@inline(__always) func caseEqual(_ a: Bytes, _ b: Bytes) -> Bool {
-    if a.count != b.count { return false }
-    // (Through the buffers: no bounds check per byte; the counts are equal.)
-    return a.withUnsafeBufferPointer { x in
+/// The first `a.count` bytes of `a` and `b` equal, ignoring ASCII case
+/// (`b` at least as long). Through the buffers: no bounds check per byte.
+@inline(__always) private func caseEqualHead(_ a: Bytes, _ b: Bytes) -> Bool {
+    a.withUnsafeBufferPointer { x in
         b.withUnsafeBufferPointer { y in
             var i = 0
             while i < x.count {
@@ -24,6 +23,11 @@ public typealias Bytes = [UInt8]
             return true
         }
     }
+}
+
+/// strcasecmp(a, b) == 0
+@inline(__always) func caseEqual(_ a: Bytes, _ b: Bytes) -> Bool {
+    a.count == b.count && caseEqualHead(a, b)
 }
 
 @inline(__always) func caseEqual(_ a: ArraySlice<UInt8>, _ b: Bytes) -> Bool {
@@ -38,17 +42,7 @@ public typealias Bytes = [UInt8]
 
 /// strncasecmp(a, b, n) == 0, where both are C strings (shorter ends compare as NUL).
 func casePrefixEqual(_ prefix: Bytes, _ s: Bytes) -> Bool {
-    if s.count < prefix.count { return false }
-    return prefix.withUnsafeBufferPointer { x in
-        s.withUnsafeBufferPointer { y in
-            var i = 0
-            while i < x.count {
-                if x[i] != y[i] && asciiLower(x[i]) != asciiLower(y[i]) { return false }
-                i += 1
-            }
-            return true
-        }
-    }
+    s.count >= prefix.count && caseEqualHead(prefix, s)
 }
 
 extension Array where Element == UInt8 {

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include "fds.h"
 
 static int failures;
 static const char *cur;
@@ -129,16 +130,6 @@ static void list_fds(void)
     closedir(d);
 }
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n - 1;   /* the directory's own descriptor */
-}
 
 static double now_ms(void)
 {

@@ -115,8 +115,8 @@ int cwrap_secure(void);
 /* posix_spawn_file_actions_addclosefrom_np() (a GNU extension): commands
  * started in a resident daemon get none of its other descriptors. */
 int cwrap_spawn_close_from(void *actions, int lowest);
-int cwrap_is_own_address(const void *address);
-/* The lowest and highest address of this object's load segments. */
+/* The lowest and highest address of this object's load segments (a
+ * dlsym(RTLD_NEXT) that found an address inside them found our own hook). */
 void cwrap_own_span(const void **lo, const void **hi);
 /* recvfrom(2) as a system call, past any hook (the shim's included): the
  * library's own MSG_PEEK in sock_host() and its sink must see the datagram
