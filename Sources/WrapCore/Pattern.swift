@@ -16,14 +16,16 @@ public enum StringPattern: Sendable, Equatable {
     case exact(Bytes)
 
     public init(_ tok: Bytes) {
-        if tok.first == UInt8(ascii: ".") {
+        // Debian tests for a wildcard before anything else: ".ex*.com" is a
+        // pattern that must match from the first byte, not a suffix.
+        if tok.contains(UInt8(ascii: "*")) || tok.contains(UInt8(ascii: "?")) {
+            self = .wildcard(Self.debianGlob(tok))
+        } else if tok.first == UInt8(ascii: ".") {
             self = .suffix(tok)
         } else if caseEqual(tok, Lit.all) {
             self = .all
         } else if caseEqual(tok, Lit.known) {
             self = .known
-        } else if tok.contains(UInt8(ascii: "*")) || tok.contains(UInt8(ascii: "?")) {
-            self = .wildcard(tok)
         } else if tok.last == UInt8(ascii: ".") {
             self = .prefix(tok)
         } else if tok.count >= 2 && tok.first == UInt8(ascii: "[") && tok.last == UInt8(ascii: "]") {
@@ -31,6 +33,18 @@ public enum StringPattern: Sendable, Equatable {
         } else {
             self = .exact(tok)
         }
+    }
+
+    /// Debian's matcher (match_pattern_ylo) lets a run of two or more `*`
+    /// at the end of a pattern match only a non-empty rest: "10.0.0**"
+    /// misses "10.0.0". Everywhere else a run of `*` is one `*`. Such a run
+    /// is rewritten to "?*", which means exactly that, so that globMatch()
+    /// stays an ordinary glob.
+    static func debianGlob(_ tok: Bytes) -> Bytes {
+        var run = 0
+        while run < tok.count && tok[tok.count - 1 - run] == UInt8(ascii: "*") { run += 1 }
+        guard run >= 2 else { return tok }
+        return Array(tok[..<(tok.count - run)]) + [UInt8(ascii: "?"), UInt8(ascii: "*")]
     }
 
     public func matches(_ input: Bytes) -> Bool { matches(Subject(input)) }

@@ -87,7 +87,8 @@ NAMES = ["alpha.example.com", "Alpha.Example.COM", "beta.example.com", "gamma",
          "a.b.c.d.e.example.org", "example.com", "xexample.com", "ample.com",
          "UPPER.EXAMPLE.NET", "foo", "unknown", "paranoid", "UNKNOWN", "", "x",
          "loopy.example.com", "mapped.example.com", LONGNAME, "h\xe9llo.example.com",
-         "under_score.example.com", "-dash.example.com", "*", "?", "a*b.example.com"]
+         "under_score.example.com", "-dash.example.com", "*", "?", "a*b.example.com",
+         ".example.com", ".alpha.example.com", "10.0.0"]
 ADDRS4 = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.1.2.3", "10.0.0.9",
           "192.168.1.10", "192.168.1.11", "172.16.5.5", "172.16.5.6", "172.16.5.7",
           "127.0.0.1", "127.0.0.2", "0.0.0.0", "255.255.255.255", "10.255.0.1",
@@ -236,7 +237,8 @@ class Gen:
         if kk < 0.2:
             return r.choice(["*", "?", "*.example.com", "10.0.*", "10.0.0.?", "*.*",
                              "*example*", "alpha*", "10.*.*.1", "*:*", "2001:db8::*",
-                             "???", "*.example.com.", "10.0.0.1?", "?*", "**"])
+                             "???", "*.example.com.", "10.0.0.1?", "?*", "**",
+                             "10.0.0**", "alpha***", "*.example.com**", ".ex*.com", ".*"])
         s = list(base)
         for _ in range(r.randint(1, 2)):
             i = r.randrange(len(s))

@@ -110,6 +110,21 @@ func matchedLine(_ text: String, _ ctx: inout FakeRequest) -> Int? {
     #expect(!StringPattern(Array(".exam*.com".utf8)).matches(Array("a.example.com".utf8)))
 }
 
+/// Verdicts of Debian's libwrap0 7.6.q-32 (hosts_ctl, 2026-12-07).
+@Test func wildcardsAreTestedFirstAndTrailingStarRunsNeedOneByte() {
+    func m(_ p: String, _ s: String) -> Bool { StringPattern(Array(p.utf8)).matches(Array(s.utf8)) }
+    // A wildcard is tested before the suffix form: it matches from the first byte.
+    #expect(m(".ex*.com", ".example.com"))
+    #expect(!m(".ex*.com", "a.example.com"))
+    #expect(m(".*", ".example.com") && !m(".*", "a.example.com"))
+    #expect(m(".example.c?m", ".example.com"))
+    // A run of two or more `*` at the end matches a non-empty rest only.
+    #expect(m("10.0.0*", "10.0.0") && !m("10.0.0**", "10.0.0") && !m("10.0.0***", "10.0.0"))
+    #expect(m("10.0.0**", "10.0.0.") && m("10.0.0***", "10.0.0.1"))
+    #expect(!m("*.*.0**", "10.0.0") && m("*.*.0**", "10.0.0.1"))
+    #expect(m("**", "x") && m("10**0.0", "10.0.0") && m("a**b", "AB"))
+}
+
 @Test func numericDaemonPatternsAreServerPorts() {
     var r = FakeRequest()
     r.daemonName = "22"
