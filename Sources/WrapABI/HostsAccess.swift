@@ -74,7 +74,7 @@ struct RequestContext: MatchContext {
                     return .unreadable("open \(path.text): \(Diag.errnoText())")
                 }
                 return .stream(source)
-            case .missing: return .missing
+            case .missing, .wouldWait: return .missing   // probing: the probe state says it could wait
             case .failed(let why): return .unreadable("open \(path.text): \(why)")
             }
         }
@@ -192,7 +192,7 @@ public enum Access {
     static func firstMatch(_ table: UnsafeMutablePointer<CChar>, _ ctx: inout RequestContext) -> TableMatch? {
         ctx.table = table
         switch Caches.tables.get(table) {
-        case .missing:
+        case .missing, .wouldWait:   // probing: the probe state says it could wait
             return TableMatch.none
         case .failed(let why):
             Diag.warn("cannot open \(latin1String(table)): \(why)")

@@ -186,7 +186,7 @@ enum Banners {
     static func send(_ dir: Bytes, _ r: RequestPtr, resident: Bool) {
         let path = dir + [UInt8(ascii: "/")] + bytes(Fields.daemon(r))
         let data: FileRead = withCString(path) { readWholeFile($0, limit: 64 << 10) }
-        guard case .contents(let text, _) = data else {
+        guard case .contents(let text, _, _) = data else {
             var st = stat()
             if withCString(dir, { stat($0, &st) }) < 0 { Diag.warn("\(dir.text): \(Diag.errnoText())") }
             return

@@ -21,18 +21,23 @@ struct FileStamp: Equatable {
         mtime = st.st_mtim; ctime = st.st_ctim
     }
 
-    /// File times move in coarse steps (a clock tick): a file rewritten in
+    /// File times move in coarse steps (a clock tick, a few ms; a whole
+    /// second on file systems that keep no fraction): a file rewritten in
     /// place twice within one step can end with the stamp of a state read
-    /// half-way (truncated, partly written). A version whose times are this
-    /// recent is used once but not trusted by its stamp later.
+    /// half-way (truncated, partly written). A version whose times were
+    /// this recent when it was opened is not trusted by its stamp later.
     static let racyWindow = 0.1
+    /// Times with no fraction at all: a file system with whole seconds
+    /// (FAT keeps two).
+    static let racyWindowWholeSeconds = 2.1
 
     var isRecent: Bool {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         func seconds(_ t: timespec) -> Double { Double(t.tv_sec) + Double(t.tv_nsec) / 1e9 }
         let n = seconds(now)
-        return n - seconds(mtime) < FileStamp.racyWindow || n - seconds(ctime) < FileStamp.racyWindow
+        let window = mtime.tv_nsec == 0 && ctime.tv_nsec == 0 ? FileStamp.racyWindowWholeSeconds : FileStamp.racyWindow
+        return n - seconds(mtime) < window || n - seconds(ctime) < window
     }
 
     static func == (a: FileStamp, b: FileStamp) -> Bool {
@@ -44,7 +49,10 @@ struct FileStamp: Equatable {
 
 /// The result of reading a file.
 enum FileRead {
-    case contents(Bytes, FileStamp)
+    /// `racy`: the file's times were recent when it was opened
+    /// (FileStamp.isRecent), so it may change after this read under the
+    /// same stamp.
+    case contents(Bytes, FileStamp, racy: Bool)
     case missing
     case failed(String)  // the %m text, or why the file was refused
 }
@@ -97,7 +105,9 @@ func readWholeFile(_ path: UnsafePointer<CChar>, limit: Int = Int.max) -> FileRe
     }
     defer { close(fd) }
     let type = csystem_file_type(st.st_mode)
-    if type == S_IFDIR { return .contents([], FileStamp(st)) }   // fgets() fails: an empty table
+    let stamp = FileStamp(st)
+    let racy = stamp.isRecent   // now, not after the read and compile
+    if type == S_IFDIR { return .contents([], stamp, racy: racy) }   // fgets() fails: an empty table
     if type != S_IFREG { return .failed("not a regular file") }
     var out = Bytes()
     out.reserveCapacity(Int(min(Int64(st.st_size), 8 << 20)))
@@ -114,34 +124,43 @@ func readWholeFile(_ path: UnsafePointer<CChar>, limit: Int = Int.max) -> FileRe
             break  // as fgets(): what was read so far is the file
         }
     }
-    return .contents(out, FileStamp(st))
+    return .contents(out, stamp, racy: racy)
 }
 
 /// A cache of compiled files, shared by all threads. A request looks up two
 /// tables and maybe a few /file lists: a short list compared with memcmp()
 /// beats hashing the path.
+///
+/// A file is read and compiled by one thread at a time: another that needs
+/// the same version waits for it (polled, at most `compileWait`) rather than
+/// compile it again. In the shim, a hook's probe never waits: when a table
+/// of a quarter MiB or more must be compiled (or streamed), the probe says
+/// "could wait" and the decision is made by a judge thread, so the daemon's
+/// thread goes on and no client is ever decided by an out-of-date version.
 final class CompiledCache<Value>: @unchecked Sendable {
     private struct Entry {
         var path: [CChar]   // with its NUL
         var stamp: FileStamp
         var value: Value
-        /// A newer version is being compiled in the background.
-        var compiling = false
         /// When stat() last said this is the current version (monotonic).
         var checked = 0.0
-        /// Read while the file was changing (FileStamp.isRecent): read again.
+        /// Read while the file was changing (FileStamp.isRecent).
         var racy = false
     }
     /// Paths stat() last said do not exist, and when.
     private var absent: [(path: [CChar], checked: Double)] = []
+    /// Paths some thread is reading and compiling now.
+    private var compiling: [[CChar]] = []
     private let lock = cwrap_mutex_new()!
     private var entries: [Entry] = []
     private let compile: (Bytes) -> Value
     private static var limit: Int { 256 }
+    /// How long a thread waits for another's compile of the same file
+    /// before it compiles the file itself (8 MiB compile in ~0.5 s).
+    static var compileWait: Double { 5 }
 
     init(_ compile: @escaping (Bytes) -> Value) {
         self.compile = compile
-        
     }
 
     enum Lookup {
@@ -150,24 +169,45 @@ final class CompiledCache<Value>: @unchecked Sendable {
         case failed(String)
         /// Larger than `streamAbove`: not kept; the caller reads it itself.
         case large
+        /// Probing (Access.probe): the file must be compiled or streamed
+        /// first, which could take a while; the probe state says so.
+        case wouldWait
     }
 
     /// Files larger than this are not compiled and kept (memory would grow
     /// several times the file's size); they are read on each use, as libwrap does.
     let streamAbove: Int64 = 8 << 20
 
+    private static func same(_ key: [CChar], _ path: UnsafePointer<CChar>, _ length: Int) -> Bool {
+        key.count == length + 1 && key.withUnsafeBufferPointer({ memcmp($0.baseAddress!, path, length) }) == 0
+    }
+
+    private func index(_ list: [[CChar]], _ path: UnsafePointer<CChar>, _ length: Int) -> Int? {
+        list.firstIndex { Self.same($0, path, length) }
+    }
+
     private func absentIndex(_ path: UnsafePointer<CChar>, _ length: Int) -> Int? {
-        for j in absent.indices where absent[j].path.count == length + 1 {
-            if absent[j].path.withUnsafeBufferPointer({ memcmp($0.baseAddress!, path, length) }) == 0 { return j }
-        }
-        return nil
+        absent.firstIndex { Self.same($0.path, path, length) }
     }
 
     private func find(_ path: UnsafePointer<CChar>, _ length: Int) -> Int? {
-        for i in entries.indices where entries[i].path.count == length + 1 {
-            if entries[i].path.withUnsafeBufferPointer({ memcmp($0.baseAddress!, path, length) }) == 0 { return i }
-        }
-        return nil
+        entries.firstIndex { Self.same($0.path, path, length) }
+    }
+
+    /// Whether a kept entry is the version stat() describes. A version read
+    /// while the file was changing may have been read half-way under the
+    /// stamp of its final state: libwrap.so.0 reads it again on every call;
+    /// the shim uses it while the file's times are younger than the racy
+    /// window (a rewrite in progress, seen as it was read) and reads it
+    /// again once they are older (so once the writer stops, its final
+    /// version is in force within 0.1 s plus the compile).
+    private func usable(_ e: Entry, _ stamp: FileStamp) -> Bool {
+        e.stamp == stamp && (!e.racy || (Background.freshFor > 0 && stamp.isRecent))
+    }
+
+    private static func mustWait() -> Lookup {
+        cwrap_set_probe_state(2)
+        return .wouldWait
     }
 
     func get(_ path: UnsafePointer<CChar>) -> Lookup {
@@ -202,54 +242,63 @@ final class CompiledCache<Value>: @unchecked Sendable {
             }
             cwrap_mutex_unlock(lock)
         }
+        let probing = cwrap_probe_state() != 0
+        var marked = false
         if statted && csystem_file_type(st.st_mode) == S_IFREG {
-            if Int64(st.st_size) > streamAbove { return .large }
+            if Int64(st.st_size) > streamAbove { return probing ? Self.mustWait() : .large }
             let stamp = FileStamp(st)
+            let giveUp = monotonicSeconds() + Self.compileWait
             cwrap_mutex_lock(lock)
-            var hit: Value? = nil
-            var stale: Value? = nil
-            if let i = find(path, length) {
-                if entries[i].stamp == stamp && !entries[i].racy {
-                    hit = entries[i].value
+            while true {
+                if let i = find(path, length), usable(entries[i], stamp) {
                     entries[i].checked = now
-                } else if let runner = Background.runner, Int64(st.st_size) >= Background.above {
-                    // Changed, and large: compiled off the caller's path;
-                    // the previous version decides until it is ready.
-                    stale = entries[i].value
-                    if !entries[i].compiling {
-                        entries[i].compiling = true
-                        let key = entries[i].path
-                        cwrap_mutex_unlock(lock)
-                        let started = runner { self.refresh(key) }
-                        cwrap_mutex_lock(lock)
-                        if !started, let j = find(path, length) {
-                            entries[j].compiling = false
-                            stale = nil
-                        }
-                    }
+                    let hit = entries[i].value
+                    cwrap_mutex_unlock(lock)
+                    return .value(hit)
                 }
+                if index(compiling, path, length) == nil { break }
+                // Another thread reads and compiles this file: its result
+                // is likely this version.
+                if probing || monotonicSeconds() >= giveUp { break }
+                cwrap_mutex_unlock(lock)
+                usleep(1000)
+                cwrap_mutex_lock(lock)
+            }
+            if probing && Int64(st.st_size) >= Background.above {
+                cwrap_mutex_unlock(lock)
+                return Self.mustWait()
+            }
+            if index(compiling, path, length) == nil {
+                compiling.append(Array(UnsafeBufferPointer(start: path, count: length + 1)))
+                marked = true
             }
             cwrap_mutex_unlock(lock)
-            if let hit { return .value(hit) }
-            if let stale { return .value(stale) }
+        }
+        defer {
+            if marked {
+                cwrap_mutex_lock(lock)
+                if let i = index(compiling, path, length) { compiling.remove(at: i) }
+                cwrap_mutex_unlock(lock)
+            }
         }
         switch readWholeFile(path, limit: Int(streamAbove) + 1) {
         case .missing:
             return .missing
         case .failed(let why):
             return .failed(why)
-        case .contents(let data, _) where data.count > Int(streamAbove):
-            return .large   // it grew between stat() and read()
-        case .contents(let data, let stamp):
+        case .contents(let data, _, _) where data.count > Int(streamAbove):
+            return probing ? Self.mustWait() : .large   // it grew between stat() and read()
+        case .contents(let data, let stamp, let racy):
             let value = compile(data)
             returnFreedMemory(afterCompiling: data.count)
             let key = Array(UnsafeBufferPointer(start: path, count: length + 1))
+            let entry = Entry(path: key, stamp: stamp, value: value, checked: now, racy: racy)
             cwrap_mutex_lock(lock)
             if let i = find(path, length) {
-                entries[i] = Entry(path: key, stamp: stamp, value: value, checked: now, racy: stamp.isRecent)
+                entries[i] = entry
             } else {
                 if entries.count >= CompiledCache.limit { entries.removeFirst(entries.count / 2) }
-                entries.append(Entry(path: key, stamp: stamp, value: value, checked: now, racy: stamp.isRecent))
+                entries.append(entry)
             }
             cwrap_mutex_unlock(lock)
             return .value(value)
@@ -266,56 +315,26 @@ func returnFreedMemory(afterCompiling bytes: Int) {
 }
 
 extension CompiledCache {
-    /// In a forked child: compiles under way in the parent are not the
-    /// child's; it compiles again when it needs to.
+    /// In a forked child: compiles under way in the parent's other threads
+    /// are not the child's; it compiles again when it needs to.
     func forgetCompiling() {
         cwrap_mutex_lock(lock)
-        for i in entries.indices { entries[i].compiling = false }
+        compiling.removeAll()
         cwrap_mutex_unlock(lock)
-    }
-
-    /// Compiles the current version of `path` (with its NUL) in the
-    /// background; a file that cannot be read now is forgotten, so that the
-    /// next use reads it itself and says why.
-    func refresh(_ path: [CChar]) {
-        path.withUnsafeBufferPointer { p in
-            let c = p.baseAddress!
-            let length = p.count - 1
-            let read = readWholeFile(c, limit: Int(streamAbove) + 1)
-            var value: Value? = nil
-            var stamp: FileStamp? = nil
-            if case .contents(let data, let s) = read, data.count <= Int(streamAbove) {
-                value = compile(data)
-                returnFreedMemory(afterCompiling: data.count)
-                stamp = s
-            }
-            cwrap_mutex_lock(lock)
-            if let i = find(c, length) {
-                if let value, let stamp {
-                    entries[i] = Entry(path: path, stamp: stamp, value: value, racy: stamp.isRecent)
-                } else {
-                    entries.remove(at: i)
-                }
-            }
-            cwrap_mutex_unlock(lock)
-        }
     }
 }
 
-/// Where a daemon that serves many clients (the shim) compiles a changed
-/// large table: off the path of the hook that noticed the change. The
-/// runner starts the work and says whether it could; set once, at load.
-/// Until the new version is compiled (about 60 ms a MiB), decisions use the
-/// previous one.
+/// How a daemon that serves many clients (the shim) uses the cache; set
+/// once, at load.
 public enum Background {
-    nonisolated(unsafe) public static var runner: ((@escaping () -> Void) -> Bool)? = nil
     /// In a daemon that serves many clients: how long a stat() of a table
     /// stands (1 ms; 0 - libwrap.so.0 - a stat() per decision, as libwrap
     /// reads its tables on every request). An edit, rename or replacement is
-    /// in force at most this long after it is made. Set once, at load.
+    /// in force at most this long (plus its compile) after it is made.
     nonisolated(unsafe) public static var freshFor = 0.0
-    /// Tables smaller than this are compiled where the change is noticed
-    /// (a quarter MiB: about 15 ms).
+    /// Tables this large or larger are not compiled (or streamed) in a
+    /// hook's probe: the decision is handed to a judge thread (a quarter
+    /// MiB compiles in about 15 ms).
     static let above: Int64 = 256 << 10
 }
 

@@ -35,14 +35,11 @@ final class Judges: @unchecked Sendable {
     enum Work {
         case connection(listener: Int32, cookie: UInt64, fd: Int32, peer: sockaddr_storage, length: socklen_t, flags: Int32)
         case datagram(socket: Int32, cookie: UInt64, datagram: Held.Datagram, destination: [UInt8]?)
-        /// Other work off the hooks' path (a changed table compiled).
-        case task(() -> Void)
 
         var socket: Int32 {
             switch self {
             case .connection(let l, _, _, _, _, _): return l
             case .datagram(let s, _, _, _): return s
-            case .task: return -1
             }
         }
     }
@@ -169,8 +166,6 @@ final class Judges: @unchecked Sendable {
                 }
                 _ = Held.shared.hold(socket: socket, cookie: cookie, d)
             }
-        case .task(let body):
-            body()
         }
     }
 

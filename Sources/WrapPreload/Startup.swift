@@ -22,5 +22,4 @@ public func c_swrap_preload_prepare() {
     NameCache.shared.enable()   // a daemon's clients come back: one lookup per 30 s each
     Resident.prepare(daemon: Config.shared.daemonBytes)
     Background.freshFor = 0.001   // a table's stat() stands 1 ms: not one per decision
-    Background.runner = { Judges.shared.submit(.task($0)) }   // large changed tables compile off the hooks' path
 }
