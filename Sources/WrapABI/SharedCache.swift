@@ -9,16 +9,16 @@
 import CWrap
 import WrapCore
 
-public final class SharedCache<Value>: @unchecked Sendable {
+public final class SharedCache<Key: Hashable, Value>: @unchecked Sendable {
     private let lock = cwrap_mutex_new()!
-    private var cache: SegmentedCache<Value>
+    private var cache: SegmentedCache<Key, Value>
 
     /// At most `capacity` keys in use and as many new ones; `ttl` seconds each.
     public init(capacity: Int, ttl: Double) {
         cache = SegmentedCache(capacity: capacity, ttl: ttl)
     }
 
-    public func get(_ key: Bytes) -> Value? {
+    public func get(_ key: Key) -> Value? {
         let now = monotonicSeconds()
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
@@ -26,7 +26,7 @@ public final class SharedCache<Value>: @unchecked Sendable {
     }
 
     /// Stores (or refreshes) a value decided now.
-    public func put(_ key: Bytes, _ value: Value) {
+    public func put(_ key: Key, _ value: Value) {
         let now = monotonicSeconds()
         cwrap_mutex_lock(lock)
         cache.store(key, value, now: now)
@@ -34,7 +34,7 @@ public final class SharedCache<Value>: @unchecked Sendable {
     }
 
     /// Stores a value unless a fresh one is there (which keeps its first stamp).
-    public func putIfAbsent(_ key: Bytes, _ value: Value) {
+    public func putIfAbsent(_ key: Key, _ value: Value) {
         let now = monotonicSeconds()
         cwrap_mutex_lock(lock)
         cache.storeIfAbsent(key, value, now: now)

@@ -16,7 +16,7 @@ import WrapCore
 /// new ones; an answer is kept 30 seconds.
 public final class NameCache: @unchecked Sendable {
     public static let shared = NameCache()
-    let names = SharedCache<Bytes>(capacity: 4096, ttl: 30)
+    let names = SharedCache<Bytes, Bytes>(capacity: 4096, ttl: 30)
     public private(set) var enabled = false
 
     /// Turns the cache on (once, at load, before any thread can ask).

@@ -290,7 +290,6 @@ final class CompiledCache<Value>: @unchecked Sendable {
             return probing ? Self.mustWait() : .large   // it grew between stat() and read()
         case .contents(let data, let stamp, let racy):
             let value = compile(data)
-            returnFreedMemory(afterCompiling: data.count)
             let key = Array(UnsafeBufferPointer(start: path, count: length + 1))
             let entry = Entry(path: key, stamp: stamp, value: value, checked: now, racy: racy)
             cwrap_mutex_lock(lock)
@@ -301,6 +300,7 @@ final class CompiledCache<Value>: @unchecked Sendable {
                 entries.append(entry)
             }
             cwrap_mutex_unlock(lock)
+            returnFreedMemory(afterCompiling: data.count)   // the version replaced included
             return .value(value)
         }
     }

@@ -246,6 +246,77 @@ enum Shim {
 
 // MARK: - Datagrams
 
+/// What the hooks need of a datagram socket for every datagram and do not
+/// ask the kernel for again: its cookie (SO_COOKIE) and its local endpoint
+/// (getsockname). Kept per descriptor (64 slots, by descriptor number)
+/// while the descriptor is the same socket: Kind.forget() - close, dup2
+/// over it, connect - clears it, and a socket that sends or receives is
+/// bound, and stays bound where it is (a second bind fails). Only for
+/// descriptors the kinds table covers (their close is seen).
+final class SocketFacts: @unchecked Sendable {
+    static let shared = SocketFacts()
+    static let slots: Int32 = 64
+
+    struct Facts {
+        var fd: Int32 = -1
+        var cookie: UInt64 = 0
+        var local = sockaddr_in6()   // room for an IPv4 or IPv6 address
+        var haveLocal = false
+    }
+
+    private let lock = cwrap_mutex_new()!
+    private var table = [Facts](repeating: Facts(), count: Int(SocketFacts.slots))
+    /// Bumped by forget(): facts learnt while the slot was forgotten are not stored.
+    private var generation = [UInt32](repeating: 0, count: Int(SocketFacts.slots))
+
+    init() {}
+
+    func facts(_ fd: Int32) -> Facts {
+        let cached = fd >= 0 && fd < Kind.tableSize
+        let i = Int(fd & (SocketFacts.slots - 1))
+        var gen: UInt32 = 0
+        if cached {
+            cwrap_mutex_lock(lock)
+            if table[i].fd == fd {
+                let f = table[i]
+                cwrap_mutex_unlock(lock)
+                return f
+            }
+            gen = generation[i]
+            cwrap_mutex_unlock(lock)
+        }
+        let saved = errno
+        defer { errno = saved }
+        var f = Facts(fd: fd)
+        f.cookie = Kind.cookie(fd)
+        var ss = sockaddr_storage()
+        var len = storageSize
+        if withUnsafeMutablePointer(to: &ss, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }) == 0 {
+            let n = min(Int(len), MemoryLayout<sockaddr_in6>.size)
+            withUnsafeMutableBytes(of: &f.local) { to in
+                withUnsafeBytes(of: &ss) { to.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+            }
+            f.haveLocal = true
+        }
+        if cached {
+            cwrap_mutex_lock(lock)
+            if generation[i] == gen { table[i] = f }
+            cwrap_mutex_unlock(lock)
+        }
+        return f
+    }
+
+    /// `fd` is no longer the socket it was.
+    func forget(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        let i = Int(fd & (SocketFacts.slots - 1))
+        cwrap_mutex_lock(lock)
+        if table[i].fd == fd { table[i].fd = -1 }
+        generation[i] &+= 1
+        cwrap_mutex_unlock(lock)
+    }
+}
+
 /// Verdicts per (source address, local address), kept for a second after
 /// they were decided, so that a flood from one source costs a cache lookup,
 /// not a rule evaluation. The cache has a fixed size (4,096 sources in use
@@ -253,43 +324,47 @@ enum Shim {
 /// the sources in use (see SegmentedCache).
 final class DatagramVerdicts: @unchecked Sendable {
     static let shared = DatagramVerdicts()
-    private let cache = SharedCache<Access.Verdict>(capacity: 4096, ttl: 1.0)
+    private let cache = SharedCache<EndpointKey, Access.Verdict>(capacity: 4096, ttl: 1.0)
 
     init() {}
 
     /// The verdict on a datagram from `source` on `fd`; nil if it could
     /// wait on a lookup and `mayDefer`.
-    func verdict(fd: Int32, source: UnsafeMutableRawPointer, destination: [UInt8]?, mayDefer: Bool) -> Access.Verdict? {
+    func verdict(fd: Int32, source: UnsafeMutableRawPointer, destination: [UInt8]?, mayDefer: Bool,
+                 facts known: SocketFacts.Facts? = nil) -> Access.Verdict? {
+        let facts = known ?? SocketFacts.shared.facts(fd)
         var local = sockaddr_storage()
-        var llen = storageSize
-        let haveLocal = withUnsafeMutablePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &llen) }
-        } == 0
-        if haveLocal, let destination {
-            // A wildcard-bound socket: the datagram's own destination address
-            // (IP_PKTINFO) is the server address for daemon@host patterns.
-            withUnsafeMutableBytes(of: &local) { raw in
-                let family = raw.load(as: sa_family_t.self)
-                if family == sa_family_t(AF_INET) && destination.count == 4 {
-                    raw.baseAddress!.advanced(by: 4).copyMemory(from: destination, byteCount: 4)
-                } else if family == sa_family_t(AF_INET6) && destination.count == 16 {
-                    raw.baseAddress!.advanced(by: 8).copyMemory(from: destination, byteCount: 16)
+        if facts.haveLocal {
+            withUnsafeMutableBytes(of: &local) { to in
+                withUnsafeBytes(of: facts.local) { to.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            if let destination {
+                // A wildcard-bound socket: the datagram's own destination address
+                // (IP_PKTINFO) is the server address for daemon@host patterns.
+                withUnsafeMutableBytes(of: &local) { raw in
+                    let family = raw.load(as: sa_family_t.self)
+                    if family == sa_family_t(AF_INET) && destination.count == 4 {
+                        raw.baseAddress!.advanced(by: 4).copyMemory(from: destination, byteCount: 4)
+                    } else if family == sa_family_t(AF_INET6) && destination.count == 16 {
+                        raw.baseAddress!.advanced(by: 8).copyMemory(from: destination, byteCount: 16)
+                    }
                 }
             }
         }
-        var key = Admitted.key(source, withPort: false) ?? []
-        if haveLocal, let l = withUnsafePointer(to: &local, { Admitted.key(UnsafeRawPointer($0)) }) { key += [0] + l }
-        if let hit = cache.get(key) { return hit }
+        let key = withUnsafePointer(to: &local) {
+            EndpointKey(source: source, local: facts.haveLocal ? UnsafeRawPointer($0) : nil)
+        }
+        if let key, let hit = cache.get(key) { return hit }
         let decided = Shim.busy {
             Config.shared.daemon.withUnsafeBufferPointer { d in
                 withUnsafeMutablePointer(to: &local) { l in
-                    Resident.decide(fd: -1, peer: source, local: haveLocal ? UnsafeMutableRawPointer(l) : nil,
+                    Resident.decide(fd: -1, peer: source, local: facts.haveLocal ? UnsafeMutableRawPointer(l) : nil,
                                     daemon: d.baseAddress!, mayDefer: mayDefer)
                 }
             }
         }
         guard let v = decided else { return nil }
-        cache.put(key, v)   // stamped when decided: a slow decision is not stored expired
+        if let key { cache.put(key, v) }   // stamped when decided: a slow decision is not stored expired
         return v
     }
 }
@@ -303,16 +378,14 @@ extension Shim {
     /// datagram to a judge (deferDatagram).
     static func admitDatagram(_ fd: Int32, _ source: UnsafeMutableRawPointer, _ len: socklen_t,
                               destination: [UInt8]? = nil) -> Admission {
-        guard isInet(source, len), isUDP(fd) else { return .admit }
-        var peer = sockaddr_storage()
-        var plen = storageSize
-        let connected = withUnsafeMutablePointer(to: &peer) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &plen) }
-        } == 0
-        if connected { return .admit }
+        // An unconnected UDP socket (learnt once per descriptor; connect()
+        // makes it another kind).
+        guard isInet(source, len), Kind.of(fd) & Kind.typeMask == Kind.datagram else { return .admit }
         // An answer to a datagram the daemon itself sent from this socket.
-        if ExpectedReplies.shared.isReply(fd, from: source) { return .admit }
-        guard let v = DatagramVerdicts.shared.verdict(fd: fd, source: source, destination: destination, mayDefer: true) else {
+        let facts = SocketFacts.shared.facts(fd)
+        if ExpectedReplies.shared.isReply(facts, from: source) { return .admit }
+        guard let v = DatagramVerdicts.shared.verdict(fd: fd, source: source, destination: destination, mayDefer: true,
+                                                      facts: facts) else {
             return .deferred
         }
         if v != .permit { return .refuse }
@@ -349,18 +422,6 @@ extension Shim {
         var d = Held.Datagram(data: data, control: control, source: sockaddr_storage(), sourceLength: slen, flags: m.msg_flags)
         withUnsafeMutableBytes(of: &d.source) { $0.copyMemory(from: UnsafeRawBufferPointer(start: source, count: Int(min(slen, storageSize)))) }
         return d
-    }
-
-    /// Only UDP (and UDP-Lite) datagram sockets are filtered: raw, ICMP
-    /// "ping" and SCTP sockets carry no service requests of the kind
-    /// hosts.allow speaks about.
-    static func isUDP(_ fd: Int32) -> Bool {
-        var value: Int32 = 0
-        var size = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &size) == 0, value == Int32(SOCK_DGRAM.rawValue) else { return false }
-        size = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &value, &size) == 0 else { return false }
-        return value == Int32(IPPROTO_UDP) || value == 136 /* IPPROTO_UDPLITE */
     }
 
     /// The destination address of a received datagram, from IP_PKTINFO or

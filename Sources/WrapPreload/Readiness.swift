@@ -123,6 +123,7 @@ enum Kind {
         let k = cpreload_kind(fd)
         if k & held != 0 { Held.shared.drop(fd) }
         if k & watching != 0 { Watches.shared.drop(epoll: fd) }
+        if k & typeMask == datagram { SocketFacts.shared.forget(fd) }
         if k != unknown { cpreload_set_kind(fd, unknown) }
     }
 

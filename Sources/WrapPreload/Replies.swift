@@ -25,27 +25,27 @@ import WrapCore
 final class ExpectedReplies: @unchecked Sendable {
     static let shared = ExpectedReplies()
     /// (socket, peer address and port) -> sent to; 4,096 in use, 4,096 new.
-    private let peers = SharedCache<Bool>(capacity: 4096, ttl: 10)
+    private let peers = SharedCache<EndpointKey, Bool>(capacity: 4096, ttl: 10)
 
     /// The socket's identity (SO_COOKIE, unique while the system runs; a
     /// reused descriptor number is another socket) and the peer's family,
     /// port and address.
-    private static func key(_ fd: Int32, _ peer: UnsafeRawPointer) -> Bytes? {
-        guard let address = Admitted.key(peer) else { return nil }
-        var cookie = Kind.cookie(fd)
-        if cookie == 0 { cookie = UInt64(UInt32(bitPattern: fd)) }
-        return withUnsafeBytes(of: cookie) { Bytes($0) } + address
+    private static func key(_ facts: SocketFacts.Facts, _ peer: UnsafeRawPointer) -> EndpointKey? {
+        EndpointKey(cookie: facts.cookie != 0 ? facts.cookie : UInt64(UInt32(bitPattern: facts.fd)), peer: peer)
     }
 
-    /// The daemon sent a datagram from `fd` to `peer`.
+    /// The daemon sent a datagram from `fd` to `peer`. Only unconnected
+    /// UDP sockets matter (only their datagrams are judged).
     func sent(_ fd: Int32, to peer: UnsafeRawPointer, _ length: socklen_t) {
-        guard Shim.isInet(peer, length), let k = ExpectedReplies.key(fd, peer) else { return }
+        guard Shim.isInet(peer, length), Kind.of(fd) & Kind.typeMask == Kind.datagram,
+              let k = ExpectedReplies.key(SocketFacts.shared.facts(fd), peer) else { return }
         peers.putIfAbsent(k, true)
     }
 
-    /// Whether a datagram on `fd` from `source` answers one the daemon sent.
-    func isReply(_ fd: Int32, from source: UnsafeRawPointer) -> Bool {
-        guard let k = ExpectedReplies.key(fd, source) else { return false }
+    /// Whether a datagram from `source` on the socket `facts` describes
+    /// answers one the daemon sent.
+    func isReply(_ facts: SocketFacts.Facts, from source: UnsafeRawPointer) -> Bool {
+        guard let k = ExpectedReplies.key(facts, source) else { return false }
         return peers.get(k) != nil
     }
 }

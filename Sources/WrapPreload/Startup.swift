@@ -14,6 +14,7 @@ public func c_swrap_preload_prepare() {
     Engine.keep(Real.shared)
     Engine.keep(Config.shared)
     Engine.keep(DatagramVerdicts.shared)
+    Engine.keep(SocketFacts.shared)
     Engine.keep(ExpectedReplies.shared)
     Engine.keep(Held.shared)
     Engine.keep(Watches.shared)

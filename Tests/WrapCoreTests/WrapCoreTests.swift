@@ -358,7 +358,7 @@ enum URLPath {
 /// The datagram verdict cache: fixed size, and a flood of one-shot keys
 /// (spoofed sources) never evicts the keys in use.
 @Test func segmentedCacheKeepsKeysInUseUnderAFlood() {
-    var cache = SegmentedCache<Int>(capacity: 64, ttl: 1.0)
+    var cache = SegmentedCache<Bytes, Int>(capacity: 64, ttl: 1.0)
     let real: [Bytes] = (0..<10).map { [1, UInt8($0)] }
     var now = 0.0
     for k in real { cache.store(k, 1, now: now) }
@@ -386,7 +386,7 @@ enum URLPath {
 /// storeIfAbsent keeps an entry's first stamp: it expires ttl after it was
 /// made, however often it is stored again (the shim's reply window).
 @Test func storeIfAbsentDoesNotRenew() {
-    var cache = SegmentedCache<Bool>(capacity: 8, ttl: 10)
+    var cache = SegmentedCache<Bytes, Bool>(capacity: 8, ttl: 10)
     cache.storeIfAbsent([1], true, now: 0)
     cache.storeIfAbsent([1], true, now: 9)
     #expect(cache.lookup([1], now: 9.5) == true)
