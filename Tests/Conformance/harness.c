@@ -52,6 +52,8 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include "../Common/syslog_capture.h"
+
 /* The library declares these weak; the application is expected to own them. */
 int allow_severity = LOG_INFO;
 int deny_severity = LOG_WARNING;
@@ -126,59 +128,6 @@ static void capture(int pri, const char *fmt, va_list ap)
             snprintf(matched, sizeof matched, "%.4000s", file);
         }
     }
-}
-
-void __vsyslog_chk(int pri, int flag, const char *fmt, va_list ap)
-{
-    int e = errno;
-    (void)flag;
-    errno = e;
-    capture(pri, fmt, ap);
-    errno = e;
-}
-
-void __syslog_chk(int pri, int flag, const char *fmt, ...)
-{
-    va_list ap;
-    int e = errno;
-    (void)flag;
-    va_start(ap, fmt);
-    errno = e;
-    capture(pri, fmt, ap);
-    va_end(ap);
-    errno = e;
-}
-
-void vsyslog(int pri, const char *fmt, va_list ap)
-{
-    int e = errno;
-    capture(pri, fmt, ap);
-    errno = e;
-}
-
-void syslog(int pri, const char *fmt, ...)
-{
-    va_list ap;
-    int e = errno;
-    va_start(ap, fmt);
-    capture(pri, fmt, ap);
-    va_end(ap);
-    errno = e;
-}
-
-void openlog(const char *ident, int option, int facility)
-{
-    (void)ident; (void)option; (void)facility;
-}
-
-void closelog(void)
-{
-}
-
-int setlogmask(int mask)
-{
-    (void)mask;
-    return 0xff;
 }
 
 /* ------------------------------------------------------------------ */

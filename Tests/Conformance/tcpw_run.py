@@ -18,6 +18,8 @@ import threading
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
 HARNESS_SRC = os.path.join(HERE, "harness.c")
+# what the harness is compiled from: a change to any of them rebuilds it
+HARNESS_SOURCES = [HARNESS_SRC, os.path.join(HERE, "..", "Common", "syslog_capture.h")]
 HARNESS = os.path.join(BUILD, "harness")
 
 FIELDS = ["verdict", "matched", "dry_run", "allow_severity", "deny_severity",
@@ -37,7 +39,7 @@ exec "$2"
 def build_harness(force=False):
     os.makedirs(BUILD, exist_ok=True)
     if (not force and os.path.exists(HARNESS)
-            and os.path.getmtime(HARNESS) >= os.path.getmtime(HARNESS_SRC)):
+            and os.path.getmtime(HARNESS) >= max(map(os.path.getmtime, HARNESS_SOURCES))):
         return HARNESS
     cmd = ["cc", "-O1", "-Wall", "-o", HARNESS, HARNESS_SRC, "-lwrap", "-rdynamic"]
     subprocess.run(cmd, check=True)

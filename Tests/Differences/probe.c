@@ -30,6 +30,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../Common/syslog_capture.h"
+
 int allow_severity = LOG_INFO, deny_severity = LOG_WARNING;
 
 static void capture(int priority, const char *format, va_list ap)
@@ -44,12 +46,6 @@ static void capture(int priority, const char *format, va_list ap)
         fclose(f);
     }
 }
-void vsyslog(int p, const char *f, va_list ap) { capture(p, f, ap); }
-void syslog(int p, const char *f, ...) { va_list ap; va_start(ap, f); capture(p, f, ap); va_end(ap); }
-void __vsyslog_chk(int p, int fl, const char *f, va_list ap) { (void) fl; capture(p, f, ap); }
-void __syslog_chk(int p, int fl, const char *f, ...) { va_list ap; (void) fl; va_start(ap, f); capture(p, f, ap); va_end(ap); }
-void openlog(const char *i, int o, int f) { (void) i; (void) o; (void) f; }
-void closelog(void) {}
 
 static long per_thread;
 static long wrong[8];

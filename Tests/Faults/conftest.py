@@ -12,7 +12,6 @@ started process is killed (by process group) at the end of its test.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import re
@@ -20,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,14 +27,12 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE.parent / "Common"))
+from tcpw_common import clean_env, lib_dir, reap_all, spawn, wait_port  # noqa: E402,F401
+import tcpw_common  # noqa: E402
+
 DEBIAN_LIB = "/lib/x86_64-linux-gnu"
 ADMITTED, REFUSED = "127.0.0.2", "127.0.0.3"
-
-
-def lib_dir() -> Path:
-    return Path(os.environ.get("LIBWRAP_DIR", REPO / ".build" / "stage" / "lib")).resolve()
-
 
 LIBWRAP = lib_dir() / "libwrap.so.0"
 SHIM = lib_dir() / "libwrap_preload.so"
@@ -73,13 +71,6 @@ def workdir():
     os.chmod(d, 0o777)        # some daemons run as nobody
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-def clean_env(extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LD_") and not k.startswith("TCPWRAP_")}
-    env["LC_ALL"] = "C"
-    env.update(extra or {})
-    return env
 
 
 def as_nobody() -> None:
@@ -124,42 +115,16 @@ def decide(cbin, lib: str, allow, deny, addr: str = "192.0.2.7", mode: str = "on
 # the shim
 
 
-_started: list[subprocess.Popen] = []
-
-
-def spawn(argv, **kw) -> subprocess.Popen:
-    p = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL, **kw)
-    _started.append(p)
-    return p
-
-
 @pytest.fixture(autouse=True)
 def _reap_everything():
+    """Every process spawn() started is killed after its test, at once (SIGKILL)."""
     yield
-    while _started:
-        p = _started.pop()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=5)
+    reap_all(grace=5, term=False)
 
 
 def free_port() -> int:
-    for _ in range(200):
-        port = random.randint(20000, 31000)
-        ok = True
-        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-            for p in (port, port + 1):
-                s = socket.socket(socket.AF_INET, kind)
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-        if ok:
-            return port
-    raise RuntimeError("no free port")
+    """A port free on 127.0.0.1, for TCP and UDP, and the next one too."""
+    return tcpw_common.free_port(span=2)
 
 
 def shim_env(allow, deny, log, extra: dict | None = None) -> dict:
@@ -189,14 +154,7 @@ class Server:
         self.proc = spawn([str(cbin["faults"]), "serve", str(self.port)], env=shim_env(allow, deny, log),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           preexec_fn=as_nobody if user == "nobody" else None)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            out = subprocess.run(["ss", "-Hltn", f"sport = :{self.port}"], capture_output=True, text=True).stdout
-            if out.strip():
-                return
-            assert self.proc.poll() is None, f"the server exited with {self.proc.returncode}"
-            time.sleep(0.05)
-        raise AssertionError("the server does not listen")
+        wait_port(self.port, proc=self.proc)
 
     def verdict(self, src: str, timeout: float = 30) -> str:
         """"admitted" (it got "ok"), "refused" (reset or closed with no data) or "timeout"."""

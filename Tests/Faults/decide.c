@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../Common/syslog_capture.h"
+
 extern char *hosts_allow_table, *hosts_deny_table;
 extern int hosts_ctl(char *daemon, char *name, char *addr, char *user);
 int allow_severity = LOG_INFO, deny_severity = LOG_WARNING;
@@ -47,12 +49,6 @@ static void capture(int priority, const char *format, va_list ap)
     if (log_fd >= 0 && write(log_fd, line, n) < 0)
         return;
 }
-void vsyslog(int p, const char *f, va_list ap) { capture(p, f, ap); }
-void syslog(int p, const char *f, ...) { va_list ap; va_start(ap, f); capture(p, f, ap); va_end(ap); }
-void __vsyslog_chk(int p, int fl, const char *f, va_list ap) { (void) fl; capture(p, f, ap); }
-void __syslog_chk(int p, int fl, const char *f, ...) { va_list ap; (void) fl; va_start(ap, f); capture(p, f, ap); va_end(ap); }
-void openlog(const char *i, int o, int f) { (void) i; (void) o; (void) f; }
-void closelog(void) {}
 
 
 int main(int argc, char **argv)

@@ -38,47 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+
+#include "../Common/shim_case.h"
 #include "fds.h"
-
-static int failures;
-static const char *cur;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s: line %d: ", cur, __LINE__); \
-    printf(__VA_ARGS__); printf(" [errno %d %s]\n", errno, strerror(errno)); fflush(stdout); } } while (0)
-
-static void pass(const char *what) { printf("PASS %s: %s\n", cur, what); fflush(stdout); }
-
-static struct sockaddr_in mk(const char *ip, int port)
-{
-    struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(port) };
-    inet_pton(AF_INET, ip, &s.sin_addr);
-    return s;
-}
-
-static int listen_tcp(int port)
-{
-    int l = socket(AF_INET, SOCK_STREAM, 0), on = 1;
-    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    struct sockaddr_in s = mk("127.0.0.1", port);
-    if (bind(l, (void *) &s, sizeof(s)) < 0 || listen(l, 64) < 0) { perror("listen"); exit(3); }
-    return l;
-}
-
-static int udp_bound(int port)
-{
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in s = mk("127.0.0.1", port);
-    if (bind(u, (void *) &s, sizeof(s)) < 0) { perror("bind udp"); exit(3); }
-    return u;
-}
-
-static int connect_from(const char *src, int port)
-{
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = mk(src, 0), d = mk("127.0.0.1", port);
-    if (bind(c, (void *) &a, sizeof(a)) < 0 || connect(c, (void *) &d, sizeof(d)) < 0) { perror("connect"); exit(3); }
-    return c;
-}
 
 static void send_from(const char *src, int port, const char *text)
 {
@@ -87,25 +49,6 @@ static void send_from(const char *src, int port, const char *text)
     bind(u, (void *) &a, sizeof(a));
     sendto(u, text, strlen(text), 0, (void *) &d, sizeof(d));
     close(u);
-}
-
-static const char *peer_ip(int fd)
-{
-    static char buf[INET_ADDRSTRLEN];
-    struct sockaddr_in s; socklen_t l = sizeof(s);
-    memset(&s, 0, sizeof(s));
-    if (getpeername(fd, (void *) &s, &l) < 0) return "none";
-    return inet_ntop(AF_INET, &s.sin_addr, buf, sizeof(buf));
-}
-
-/* The client end of a refused connection sees a reset (or EOF), no data, within 3 s. */
-static int was_reset(int c)
-{
-    struct pollfd p = { .fd = c, .events = POLLIN };
-    if (poll(&p, 1, 3000) != 1) return 0;
-    char b[16];
-    ssize_t n = read(c, b, sizeof(b));
-    return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
 /* Nothing has happened to a client end (no reset, no EOF) in `ms`. */
@@ -130,7 +73,6 @@ static void list_fds(void)
     closedir(d);
 }
 
-
 static double now_ms(void)
 {
     struct timespec ts;
@@ -138,13 +80,11 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void settle(void) { usleep(30000); }
-
 /* ---------------------------------------------------------------------- */
 
 static void case_serve(int port)
 {
-    int l = listen_tcp(port);
+    int l = listen_tcp(port, 0);
     for (;;) {
         int a = accept(l, NULL, NULL);
         if (a < 0) {
@@ -187,7 +127,7 @@ static void case_emfile(int port)
     int spare[256], n, a, e;
     struct rlimit rl = { 64, 64 };
     setrlimit(RLIMIT_NOFILE, &rl);
-    int l = listen_tcp(port);
+    int l = listen_tcp(port, 0);
     warm_up(l, port);
     int c1 = connect_from("127.0.0.3", port), c2 = connect_from("127.0.0.2", port);
     settle();
@@ -237,7 +177,7 @@ static void case_emfile(int port)
 /* ENFILE (injected: inject.c fails the first two real calls). */
 static void case_enfile(int port)
 {
-    int l = listen_tcp(port);
+    int l = listen_tcp(port, 0);
     int c = connect_from("127.0.0.2", port);
     settle();
     errno = 0;
@@ -264,7 +204,7 @@ static void case_emfile_table(int port, const char *table, int cold)
     int spare[256], n, a;
     struct rlimit rl = { 64, 64 };
     setrlimit(RLIMIT_NOFILE, &rl);
-    int l = listen_tcp(port);
+    int l = listen_tcp(port, 0);
     fcntl(l, F_SETFL, O_NONBLOCK);
     if (!cold) {
         warm_up(l, port);
@@ -331,7 +271,7 @@ static void *signal_later(void *arg)
 
 static void case_eintr(int port)
 {
-    int l = listen_tcp(port), u = udp_bound(port);
+    int l = listen_tcp(port, 0), u = udp_bound("127.0.0.1", port);
     pthread_t t;
     struct later w = { pthread_self(), 200, port, NULL, 0, -1 };
     char buf[64];
@@ -464,8 +404,8 @@ static void still_decides(int port, const char *after)
 
 static void case_cancel(int port, const char *what)
 {
-    cancel_listener = listen_tcp(port);
-    cancel_udp = udp_bound(port);
+    cancel_listener = listen_tcp(port, 0);
+    cancel_udp = udp_bound("127.0.0.1", port);
     int base = count_fds();
     if (!strcmp(what, "decision")) {
         /* The allow rule runs `aclexec sleep 1` for 127.0.0.2: the thread is
@@ -573,7 +513,7 @@ static int child_decides(void)
 
 static void case_forkdecide(int port, int runs)
 {
-    int l = listen_tcp(port);
+    int l = listen_tcp(port, 0);
     pthread_t feeder, deciders[2];
     int hangs = 0, bad = 0;
     fork_port = port;

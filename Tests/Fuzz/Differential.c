@@ -81,10 +81,13 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "../Common/syslog_capture.h"
+
 extern char **environ;
 
 /* ------------------------------------------------------------------ */
-/* syslog capture: both libraries call these (exported with -rdynamic)  */
+/* syslog capture: both libraries call the functions of                */
+/* syslog_capture.h (exported with -rdynamic), which hand lines here    */
 
 static char msgs[1 << 16];
 static size_t msglen;
@@ -109,46 +112,6 @@ static void capture(int pri, const char *fmt, va_list ap)
     msg_add(text, strlen(text));
     msg_add("\n", 1);
 }
-
-void __vsyslog_chk(int pri, int flag, const char *fmt, va_list ap)
-{
-    int e = errno;
-    (void) flag;
-    capture(pri, fmt, ap);
-    errno = e;
-}
-
-void __syslog_chk(int pri, int flag, const char *fmt, ...)
-{
-    va_list ap;
-    int e = errno;
-    (void) flag;
-    va_start(ap, fmt);
-    capture(pri, fmt, ap);
-    va_end(ap);
-    errno = e;
-}
-
-void vsyslog(int pri, const char *fmt, va_list ap)
-{
-    int e = errno;
-    capture(pri, fmt, ap);
-    errno = e;
-}
-
-void syslog(int pri, const char *fmt, ...)
-{
-    va_list ap;
-    int e = errno;
-    va_start(ap, fmt);
-    capture(pri, fmt, ap);
-    va_end(ap);
-    errno = e;
-}
-
-void openlog(const char *ident, int option, int facility) { (void) ident; (void) option; (void) facility; }
-void closelog(void) {}
-int setlogmask(int mask) { (void) mask; return 0xff; }
 
 /* ------------------------------------------------------------------ */
 /* the two libraries                                                     */

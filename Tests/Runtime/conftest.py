@@ -11,32 +11,19 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-
-
-def lib_dir() -> Path:
-    return Path(os.environ.get("LIBWRAP_DIR", REPO / ".build" / "stage" / "lib")).resolve()
-
+sys.path.insert(0, str(HERE.parent / "Common"))
+from tcpw_common import REPO, PRELOAD_FIRST, lib_dir, preload  # noqa: E402,F401
+import tcpw_common  # noqa: E402
 
 LIBWRAP = lib_dir() / "libwrap.so.0"
 SHIM = lib_dir() / "libwrap_preload.so"
-
-
-# scripts/sanitize runs the tests over libraries built with a sanitizer,
-# whose runtime must be loaded ahead of them in every process that loads
-# them: TCPW_PRELOAD_FIRST names it (unset in a plain run).
-PRELOAD_FIRST = os.environ.get("TCPW_PRELOAD_FIRST", "")
-
-
-def preload(*libs) -> str:
-    """The LD_PRELOAD value that loads libs (behind the sanitizer's runtime, if any)."""
-    return ":".join(str(l) for l in (PRELOAD_FIRST, *libs) if l)
 
 
 @pytest.fixture(scope="session")
@@ -65,9 +52,5 @@ def harness(tmp_path_factory) -> dict[str, Path]:
 
 
 def clean_env(extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LD_") and not k.startswith("TCPWRAP_")}
-    env["LC_ALL"] = "C"
-    if PRELOAD_FIRST:
-        env["LD_PRELOAD"] = PRELOAD_FIRST
-    env.update(extra or {})
-    return env
+    """tcpw_common.clean_env(), with the sanitizer's runtime preloaded if there is one."""
+    return tcpw_common.clean_env({**({"LD_PRELOAD": PRELOAD_FIRST} if PRELOAD_FIRST else {}), **(extra or {})})

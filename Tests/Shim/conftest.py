@@ -10,41 +10,23 @@ started process is killed (by process group) at the end of its test.
 
 from __future__ import annotations
 
-import contextlib
 import errno as errno_mod
 import os
-import random
 import shutil
-import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-
-
-def lib_dir() -> Path:
-    return Path(os.environ.get("LIBWRAP_DIR", REPO / ".build" / "stage" / "lib")).resolve()
-
+sys.path.insert(0, str(HERE.parent / "Common"))
+from tcpw_common import clean_env, free_port, lib_dir, preload, reap_all, spawn, wait_port  # noqa: E402,F401
 
 SHIM = lib_dir() / "libwrap_preload.so"
-
-
-# scripts/sanitize runs the tests over libraries built with a sanitizer,
-# whose runtime must be loaded ahead of them in every process that loads
-# them: TCPW_PRELOAD_FIRST names it (unset in a plain run).
-PRELOAD_FIRST = os.environ.get("TCPW_PRELOAD_FIRST", "")
-
-
-def preload(*libs) -> str:
-    """The LD_PRELOAD value that loads libs (behind the sanitizer's runtime, if any)."""
-    return ":".join(str(l) for l in (PRELOAD_FIRST, *libs) if l)
 
 ADMITTED = "127.0.0.2"
 REFUSED = "127.0.0.3"
@@ -54,41 +36,15 @@ REFUSED = "127.0.0.3"
 # processes
 
 
-_started: list[subprocess.Popen] = []
-
-
-def kill_group(p: subprocess.Popen, grace: float = 2.0) -> None:
-    """Kills the process group of p (it was started in a new session)."""
-    if p.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(p.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        p.wait(timeout=grace)
-
-
-def spawn(argv, *, env=None, stdout=None, stderr=None, cwd=None, stdin=subprocess.DEVNULL) -> subprocess.Popen:
-    p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, stdin=stdin, cwd=cwd,
-                         start_new_session=True)
-    _started.append(p)
-    return p
-
-
 @pytest.fixture(autouse=True)
 def _reap_everything():
+    """Every process spawn() started is killed after its test: SIGTERM, 2 s, SIGKILL."""
     yield
-    while _started:
-        kill_group(_started.pop())
+    reap_all()
 
 
 def shim_env(tables: "Tables", extra: dict | None = None, daemon: str | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LD_") and not k.startswith("TCPWRAP_")}
-    env["LC_ALL"] = "C"
+    env = clean_env()
     env["LD_PRELOAD"] = preload(SHIM)
     env["TCPWRAP_HOSTS_ALLOW"] = str(tables.allow)
     env["TCPWRAP_HOSTS_DENY"] = str(tables.deny)
@@ -193,37 +149,6 @@ def _shim_present():
 
 # --------------------------------------------------------------------------
 # ports and clients
-
-
-def free_port(host: str = "127.0.0.1", kind=socket.SOCK_STREAM) -> int:
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        ok = True
-        for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-            s = socket.socket(socket.AF_INET, k)
-            try:
-                s.bind((host, port))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-        if ok:
-            return port
-    raise RuntimeError("no free port")
-
-
-def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
-    """Waits until something listens on host:port (checked with ss, so that
-    no probe connection is made that the shim would judge)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"daemon exited with {proc.returncode} before listening on {port}")
-        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=5).stdout
-        if out.strip():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
 SO_LINGER_RST = struct.pack("ii", 1, 0)

@@ -24,46 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-static const char *cur;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s: line %d: ", cur, __LINE__); \
-    printf(__VA_ARGS__); printf(" [errno %d %s]\n", errno, strerror(errno)); fflush(stdout); } } while (0)
-
-static void pass(const char *what) { printf("PASS %s: %s\n", cur, what); fflush(stdout); }
-
-static struct sockaddr_in mk(const char *ip, int port)
-{
-    struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(port) };
-    inet_pton(AF_INET, ip, &s.sin_addr);
-    return s;
-}
-
-static int listen_tcp(int port, int flags)
-{
-    int l = socket(AF_INET, SOCK_STREAM | flags, 0), on = 1;
-    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    struct sockaddr_in s = mk("127.0.0.1", port);
-    if (bind(l, (void *) &s, sizeof(s)) < 0 || listen(l, 64) < 0) { perror("listen"); exit(3); }
-    return l;
-}
-
-static int udp_bound(const char *ip, int port)
-{
-    int u = socket(AF_INET, SOCK_DGRAM, 0), on = 1;
-    setsockopt(u, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    struct sockaddr_in s = mk(ip, port);
-    if (bind(u, (void *) &s, sizeof(s)) < 0) { perror("bind udp"); exit(3); }
-    return u;
-}
-
-static int connect_from(const char *src, int port)
-{
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = mk(src, 0), d = mk("127.0.0.1", port);
-    if (bind(c, (void *) &a, sizeof(a)) < 0 || connect(c, (void *) &d, sizeof(d)) < 0) { perror("connect"); exit(3); }
-    return c;
-}
+#include "../Common/shim_case.h"
 
 static int local_port(int fd)
 {
@@ -71,34 +32,6 @@ static int local_port(int fd)
     getsockname(fd, (void *) &s, &l);
     return ntohs(s.sin_port);
 }
-
-static const char *ip_of(const struct sockaddr_in *s)
-{
-    static char buf[4][INET_ADDRSTRLEN]; static int k;
-    k = (k + 1) % 4;
-    if (s->sin_family != AF_INET) { snprintf(buf[k], sizeof(buf[k]), "family%d", s->sin_family); return buf[k]; }
-    return inet_ntop(AF_INET, &s->sin_addr, buf[k], sizeof(buf[k]));
-}
-
-static const char *peer_ip(int fd)
-{
-    struct sockaddr_in s; socklen_t l = sizeof(s);
-    memset(&s, 0, sizeof(s));
-    if (getpeername(fd, (void *) &s, &l) < 0) return "none";
-    return ip_of(&s);
-}
-
-/* The client end of a refused connection sees a reset (or EOF), no data, within 3 s. */
-static int was_reset(int c)
-{
-    struct pollfd p = { .fd = c, .events = POLLIN };
-    if (poll(&p, 1, 3000) != 1) return 0;
-    char b[16];
-    ssize_t n = read(c, b, sizeof(b));
-    return n == 0 || (n < 0 && errno == ECONNRESET);
-}
-
-static void settle(void) { usleep(30000); }
 
 static void onalarm(int s) { (void) s; printf("FAIL %s: blocked (alarm)\n", cur); fflush(stdout); _exit(1); }
 

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import ADMITTED, REFUSED, alive, free_port, spawn, shim_env, wait_port
+from conftest import ADMITTED, REFUSED, alive, free_port, spawn, shim_env, tcp_exchange, wait_port
 
 
 def refuse_many(port: int, n: int) -> int:
@@ -48,21 +48,10 @@ def refuse_many(port: int, n: int) -> int:
 
 
 def admitted_exchange(port: int, data: bytes) -> bytes:
-    c = socket.socket()
-    c.bind((ADMITTED, 0))
-    c.settimeout(5)
-    try:
-        c.connect(("127.0.0.1", port))
-        c.sendall(data)
-        c.shutdown(socket.SHUT_WR)
-        got = b""
-        while True:
-            chunk = c.recv(4096)
-            if not chunk:
-                return got
-            got += chunk
-    finally:
-        c.close()
+    """What the server answers the admitted client that sent data (and shut its side), read to EOF."""
+    status, got = tcp_exchange(ADMITTED, port, data, shut=True)
+    assert status in ("data", "eof"), (status, got)
+    return got
 
 
 def test_nc_openbsd_keeps_listening(tables, workdir):
