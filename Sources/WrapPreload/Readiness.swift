@@ -170,6 +170,12 @@ final class Held: @unchecked Sendable {
         connections.reserveCapacity(64)
     }
 
+    /// At dlclose() only (swrap_preload_release): connections the daemon
+    /// will never take are closed, not leaked.
+    deinit {
+        for (_, c) in connections { close(c.fd) }
+    }
+
     /// Holds an admitted connection of `listener`. With a `cookie` (a judged
     /// client: time has passed), only if the listener is still the socket
     /// the connection came from. (Held clients are dropped when their
@@ -399,6 +405,11 @@ extension Shim {
         let lock = cwrap_mutex_new()!
         let data = UnsafeMutableRawPointer.allocate(byteCount: 65536, alignment: 16)
         let control = UnsafeMutableRawPointer.allocate(byteCount: 1024, alignment: 16)
+
+        deinit {   // at dlclose() only (swrap_preload_release)
+            data.deallocate()
+            control.deallocate()
+        }
     }
 
     static func prepareHeadBuffers() { _ = HeadBuffer.shared }
