@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIBWRAP, clean_env, preload
+from conftest import HERE, LIBWRAP, clean_env, preload
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Bench"))
 from memory import MEASURE, fail2ban_table  # noqa: E402  (the benchmark's own measurement)
@@ -89,31 +89,34 @@ def test_dlclose_gives_back_what_loading_allocated(tables, name, how):
     assert ours <= baseline + 512, f"{name} keeps {ours} bytes a dlopen/dlclose cycle (Debian's: {baseline})"
 
 
-EXIT_WHILE_DECIDING = """
-import ctypes, sys, threading, time
-lib = ctypes.CDLL(sys.argv[1])     # loaded at start-up (LD_PRELOAD) or now; never closed
-allow, deny = (ctypes.create_string_buffer(a.encode()) for a in sys.argv[2:4])
-ctypes.c_void_p.in_dll(lib, "hosts_allow_table").value = ctypes.addressof(allow)
-ctypes.c_void_p.in_dll(lib, "hosts_deny_table").value = ctypes.addressof(deny)
-ctl = lib.hosts_ctl
-ctl.argtypes = [ctypes.c_char_p] * 4
-def decide():
-    while True:
-        ctl(b"d", b"192.0.2.1", b"192.0.2.1", b"")
-threading.Thread(target=decide, daemon=True).start()
-time.sleep(0.05)
-ctypes.CDLL("libc.so.6").exit(0)   # the destructors run while the thread decides (no GIL held)
-"""
+@pytest.fixture(scope="module")
+def exit_harness(tmp_path_factory) -> dict[str, Path]:
+    """exitdeciding.c: the program, and the library that lingers after ours."""
+    out = tmp_path_factory.mktemp("exit")
+    built = {"program": out / "exitdeciding", "linger": out / "linger.so"}
+    for target, flags in (("program", ["-pthread"]), ("linger", ["-DLINGER", "-shared", "-fPIC"])):
+        r = subprocess.run(["cc", "-O1", "-Wall", *flags, "-o", str(built[target]), str(HERE / "exitdeciding.c"),
+                            "-ldl"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    return built
 
 
 # exit() runs the same destructors as dlclose(), while the host's other
-# threads may still be inside the library: nothing may be freed then.
+# threads may still be inside the library: nothing may be freed then, for a
+# library loaded at start-up (linked, LD_PRELOAD) or by dlopen(). Freed
+# memory is overwritten (malloc.perturb, no per-thread cache to keep it
+# intact) and the threads decide for 100 ms after the library's destructor:
+# a build that frees at exit crashes here every time.
 @pytest.mark.parametrize("loaded", ["start-up", "dlopen"])
 @pytest.mark.parametrize("name", ["libwrap.so.0", "libwrap_preload.so"])
-def test_exit_frees_nothing_a_deciding_thread_uses(tables, name, loaded):
-    library = LIBWRAP.parent / name
-    env = clean_env({"LD_PRELOAD": preload(library)} if loaded == "start-up" else {})
-    for _ in range(20):
-        r = subprocess.run([sys.executable, "-c", EXIT_WHILE_DECIDING, str(library), str(tables / "hosts.allow"),
-                            str(tables / "hosts.deny")], capture_output=True, text=True, timeout=60, env=env)
+def test_exit_frees_nothing_a_deciding_thread_uses(exit_harness, tables, name, loaded):
+    library, linger = LIBWRAP.parent / name, exit_harness["linger"]
+    env = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.malloc.perturb=165"}
+    args = [str(exit_harness["program"]), str(library), str(tables / "hosts.allow"), str(tables / "hosts.deny")]
+    if loaded == "start-up":
+        env["LD_PRELOAD"] = preload(library, linger)   # finalized in this order
+    else:
+        args.append(str(linger))
+    for _ in range(5):
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60, env=clean_env(env))
         assert r.returncode == 0, f"status {r.returncode}: {r.stderr}"
