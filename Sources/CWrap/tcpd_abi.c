@@ -212,11 +212,7 @@ struct sockaddr_storage *cwrap_endpoint_pair(void)
 
 static char *log_path;
 
-void cwrap_set_log_path(const char *path)
-{
-    free(log_path);
-    log_path = path ? strdup(path) : NULL;
-}
+void cwrap_set_log_path(const char *path) { log_path = path ? strdup(path) : NULL; }
 
 static int log_stderr;
 void cwrap_set_log_stderr(int on) { log_stderr = on; }

@@ -170,12 +170,6 @@ final class Held: @unchecked Sendable {
         connections.reserveCapacity(64)
     }
 
-    /// At dlclose() only (swrap_preload_release): connections the daemon
-    /// will never take are closed, not leaked.
-    deinit {
-        for (_, c) in connections { close(c.fd) }
-    }
-
     /// Holds an admitted connection of `listener`. With a `cookie` (a judged
     /// client: time has passed), only if the listener is still the socket
     /// the connection came from. (Held clients are dropped when their

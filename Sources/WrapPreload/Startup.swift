@@ -26,6 +26,9 @@ public func c_swrap_preload_prepare() {
 
 /// Frees the shim's globals, from CPreload's destructor at a dlclose()
 /// after which nothing can use them (never once a judge thread started).
+/// Held clients' descriptors are not closed here (close() is a hook of
+/// ours): a shim whose hooks hold clients was preloaded and is never
+/// unloaded; one dlopen()ed hooks nothing.
 @_cdecl("swrap_preload_release")
 public func c_swrap_preload_release() {
     Engine.release(Real.shared)
