@@ -112,6 +112,19 @@ __attribute__((constructor)) static void cpreload_capture(void)
     errno = saved;
 }
 
+/* At dlclose() (see cwrap_unload in CWrap): the shim's globals and the
+ * settings' copies are given back. */
+__attribute__((destructor)) static void cpreload_release(void)
+{
+    int i;
+
+    if (!cwrap_may_release())
+        return;
+    swrap_preload_release();
+    for (i = 0; i < 4; i++)
+        free((char *) captured[i]);
+}
+
 const char *cpreload_setting(enum cpreload_setting_name name)
 {
     return (unsigned) name < 4 ? captured[name] : 0;

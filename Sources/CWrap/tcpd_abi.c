@@ -155,9 +155,10 @@ struct endpoint_ring {
     struct sockaddr_storage pairs[CWRAP_ENDPOINT_PAIRS][2];
     unsigned next;
     struct endpoint_ring *free_next;
+    struct endpoint_ring *all_next;     /* every ring made, freed at unload */
 };
 static __thread struct endpoint_ring *my_ring;
-static struct endpoint_ring *free_rings;
+static struct endpoint_ring *free_rings, *all_rings;
 static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t ring_key;
 
@@ -180,8 +181,14 @@ static struct endpoint_ring *ring_take(void)
     if (r)
         free_rings = r->free_next;
     pthread_mutex_unlock(&rings_lock);
-    if (!r && !(r = calloc(1, sizeof *r)))
-        return NULL;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return NULL;
+        pthread_mutex_lock(&rings_lock);
+        r->all_next = all_rings;
+        all_rings = r;
+        pthread_mutex_unlock(&rings_lock);
+    }
     pthread_setspecific(ring_key, r);   /* given back when the thread exits */
     return r;
 }
@@ -203,7 +210,7 @@ struct sockaddr_storage *cwrap_endpoint_pair(void)
     return pair;
 }
 
-static const char *log_path;
+static char *log_path;
 
 void cwrap_set_log_path(const char *path) { log_path = path ? strdup(path) : NULL; }
 
@@ -257,12 +264,16 @@ void cwrap_syslog(int priority, const char *message)
     errno = saved;
 }
 
+/* The copies cwrap_set_tables() made, freed at unload. (A program may
+ * point the exported names elsewhere since; the copies are ours still.) */
+static char *own_allow_table, *own_deny_table;
+
 void cwrap_set_tables(const char *allow, const char *deny)
 {
     if (allow)
-        hosts_allow_table = strdup(allow);
+        hosts_allow_table = own_allow_table = strdup(allow);
     if (deny)
-        hosts_deny_table = strdup(deny);
+        hosts_deny_table = own_deny_table = strdup(deny);
 }
 
 static __thread int hook_busy, hook_cancel_state;
@@ -551,18 +562,85 @@ int cwrap_spawn_close_from(void *actions, int lowest)
 }
 
 /*
+ * Unloading. What loading made (the Swift globals, the rings, the copies of
+ * settings) is given back at dlclose(), when nothing can use it again: the
+ * host has let go of the library and no thread of ours runs in it. Not in
+ * exit(), which runs the same destructors while the host's other threads may
+ * still be inside the library (and the memory goes back with the process):
+ *  - an object loaded at start-up (linked, or LD_PRELOAD) is never unloaded:
+ *    its destructor runs only in exit(). It comes before the dynamic loader
+ *    in the loader's list of objects; one dlopen()ed comes after it.
+ *  - exit() runs the handlers registered with __cxa_atexit() before the
+ *    destructors of objects loaded after main() began; dlclose() runs them
+ *    after (both glibc's order, checked by Tests/Runtime/test_memory.py).
+ *  - a detached thread of ours (the shim's judges) may be asleep in our
+ *    code: nothing it could touch is freed once one has started.
+ */
+extern void *__dso_handle;
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+static int loaded_late, exiting, thread_started;
+
+static void note_exit(void *unused)
+{
+    (void) unused;
+    exiting = 1;
+}
+
+/* Whether the loader's own object comes before this one in its list. */
+static int loader_first(struct dl_phdr_info *info, size_t size, void *data)
+{
+    uintptr_t self = (uintptr_t) loader_first, loader = getauxval(AT_BASE);
+    int i;
+
+    (void) size;
+    if (loader != 0 && info->dlpi_addr == loader) {
+        *(int *) data = 1;
+        return 1;
+    }
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && self >= start && self < start + ph->p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
+void cwrap_thread_started(void) { __atomic_store_n(&thread_started, 1, __ATOMIC_RELAXED); }
+
+int cwrap_may_release(void)
+{
+    return loaded_late && !exiting && !__atomic_load_n(&thread_started, __ATOMIC_RELAXED);
+}
+
+/* At dlclose(): no thread may call back into this code when it exits. */
+__attribute__((destructor)) static void cwrap_unload(void)
+{
+    struct endpoint_ring *r;
+
+    pthread_key_delete(ring_key);
+    if (!cwrap_may_release())
+        return;
+    swrap_release();
+    while ((r = all_rings)) {
+        all_rings = r->all_next;
+        free(r);
+    }
+    free(own_allow_table);
+    free(own_deny_table);
+    free(log_path);
+}
+
+/*
  * The load-time constructor: builds every Swift global and the fork handlers
  * before the host can call in from any thread (see
  * Sources/WrapCore/Startup.swift). A constructor is C's; Swift has none.
  */
-/* At dlclose(): no thread may call back into this code when it exits. */
-__attribute__((destructor)) static void cwrap_unload(void)
-{
-    pthread_key_delete(ring_key);
-}
-
 __attribute__((constructor)) static void cwrap_load(void)
 {
+    dl_iterate_phdr(loader_first, &loaded_late);
+    __cxa_atexit(note_exit, 0, __dso_handle);
     pthread_key_create(&ring_key, ring_release);
     pthread_once(&atfork_once, register_atfork);
     swrap_prepare();

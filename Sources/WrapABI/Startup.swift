@@ -1,4 +1,5 @@
-// Startup.swift - every global of the library, built at load time.
+// Startup.swift - every global of the library, built at load time and
+// given back at dlclose().
 //
 // Called from CWrap's constructor (and again from the shim's, harmlessly):
 // see WrapCore/Startup.swift for why nothing may be initialised lazily.
@@ -19,4 +20,18 @@ public func c_swrap_prepare() {
     Engine.keep(RateLimit.commands)
     Engine.keep(RateLimit.commandWarnings)
     Engine.keep(NameCache.shared)
+}
+
+/// Frees what `swrap_prepare` built (and what the caches gathered since),
+/// from CWrap's destructor at a dlclose() after which nothing can use it.
+@_cdecl("swrap_release")
+public func c_swrap_release() {
+    Engine.release(Caches.tables)
+    Engine.release(Caches.hostFiles)
+    Engine.release(Admitted.shared)
+    Engine.release(RefusalLog.shared)
+    Engine.release(RateLimit.commands)
+    Engine.release(RateLimit.commandWarnings)
+    Engine.release(NameCache.shared)
+    Resident.daemonSubject = nil
 }

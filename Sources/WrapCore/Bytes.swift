@@ -60,14 +60,16 @@ extension Array where Element == UInt8 {
     }
 }
 
+/// Array literals of constants, which the compiler lays out in the
+/// library's data: nothing allocated at load, nothing to free at unload.
 enum Lit {
-    static let all = Bytes(ascii: "ALL")
-    static let known = Bytes(ascii: "KNOWN")
-    static let local = Bytes(ascii: "LOCAL")
-    static let except = Bytes(ascii: "EXCEPT")
-    static let unknown = Bytes(ascii: "unknown")
-    static let paranoid = Bytes(ascii: "paranoid")
-    static let mappedPrefix = Bytes(ascii: "::ffff:")
+    static let all: Bytes = [0x41, 0x4C, 0x4C]                              // ALL
+    static let known: Bytes = [0x4B, 0x4E, 0x4F, 0x57, 0x4E]                // KNOWN
+    static let local: Bytes = [0x4C, 0x4F, 0x43, 0x41, 0x4C]                // LOCAL
+    static let except: Bytes = [0x45, 0x58, 0x43, 0x45, 0x50, 0x54]         // EXCEPT
+    static let unknown: Bytes = [0x75, 0x6E, 0x6B, 0x6E, 0x6F, 0x77, 0x6E]  // unknown
+    static let paranoid: Bytes = [0x70, 0x61, 0x72, 0x61, 0x6E, 0x6F, 0x69, 0x64]  // paranoid
+    static let mappedPrefix: Bytes = [0x3A, 0x3A, 0x66, 0x66, 0x66, 0x66, 0x3A]  // ::ffff:
 }
 
 /// HOSTNAME_KNOWN(): neither "unknown" nor "paranoid".

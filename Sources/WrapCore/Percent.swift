@@ -5,19 +5,37 @@
 // becomes '_'. An unknown letter expands to nothing, with a warning.
 
 public enum Percent {
-    /// Bytes that may pass through an expansion unchanged.
-    static let safe: [Bool] = {
-        var t = [Bool](repeating: false, count: 256)
-        for c in "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8 { t[Int(c)] = true }
-        return t
-    }()
+    /// Bytes that may pass through an expansion unchanged: letters, digits
+    /// and "!@%-_=+:,./". (Functions, not tables: a global table is memory
+    /// made at load, to be given back at unload.)
+    static func isSafe(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+             UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "!"), UInt8(ascii: "@"), UInt8(ascii: "%"), UInt8(ascii: "-"), UInt8(ascii: "_"),
+             UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: ":"), UInt8(ascii: ","), UInt8(ascii: "."),
+             UInt8(ascii: "/"):
+            return true
+        default:
+            return false
+        }
+    }
 
-    /// The letters percent_x() knows.
-    public static let letters = Set("aAcdhHnNprRsu".utf8)
+    /// The letters percent_x() knows: aAcdhHnNprRsu.
+    public static func isLetter(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a"), UInt8(ascii: "A"), UInt8(ascii: "c"), UInt8(ascii: "d"), UInt8(ascii: "h"),
+             UInt8(ascii: "H"), UInt8(ascii: "n"), UInt8(ascii: "N"), UInt8(ascii: "p"), UInt8(ascii: "r"),
+             UInt8(ascii: "R"), UInt8(ascii: "s"), UInt8(ascii: "u"):
+            return true
+        default:
+            return false
+        }
+    }
 
     /// Replaces every unsafe byte with '_'.
     public static func sanitize(_ s: Bytes) -> Bytes {
-        s.map { safe[Int($0)] ? $0 : UInt8(ascii: "_") }
+        s.map { isSafe($0) ? $0 : UInt8(ascii: "_") }
     }
 
     /// Expands `pattern`. `value` gives a known letter's raw value; `warn`
@@ -37,7 +55,7 @@ public enum Percent {
                 var piece: Bytes
                 if letter == UInt8(ascii: "%") {
                     piece = [UInt8(ascii: "%")]
-                } else if letters.contains(letter) {
+                } else if isLetter(letter) {
                     piece = sanitize(value(letter))
                 } else {
                     warn("unrecognized %\([letter].text)")

@@ -15,12 +15,20 @@ public enum Engine {
         keep(Lit.all); keep(Lit.known); keep(Lit.local); keep(Lit.except)
         keep(Lit.unknown); keep(Lit.paranoid); keep(Lit.mappedPrefix)
         keep(Options.table.count); keep(Options.levels.count); keep(Options.facilities.count)
-        keep(Percent.safe); keep(Percent.letters.count)
         // Dictionaries and sets hash with a per-process random seed, made on
         // first use: make it now.
         var hasher = Hasher()
         hasher.combine(0)
         keep(hasher.finalize())
+    }
+
+    /// Gives back a global object built at load, at dlclose() only (the
+    /// C destructor decides when that is safe, cwrap_may_release): the
+    /// global's own reference is dropped, and the object with all it holds
+    /// is freed. The global then names freed memory; nothing reads it
+    /// again, as the library is about to be unmapped.
+    public static func release<T: AnyObject>(_ object: T) {
+        Unmanaged.passUnretained(object).release()
     }
 
     /// Uses a value where the optimizer cannot see: a global read only to

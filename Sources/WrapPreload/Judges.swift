@@ -57,6 +57,11 @@ final class Judges: @unchecked Sendable {
         sem_init(wake, 0, 0)
     }
 
+    deinit {   // at dlclose() only, and only if no judge ever started
+        sem_destroy(wake)
+        wake.deallocate()
+    }
+
     /// Hands a decision to a judge; false if it must be made here (too many
     /// pending, or no thread could be started).
     func submit(_ w: Work) -> Bool {
@@ -106,6 +111,7 @@ final class Judges: @unchecked Sendable {
         pthread_attr_setstacksize(&attr, 256 << 10)
         defer { pthread_attr_destroy(&attr) }
         var thread = pthread_t()
+        cwrap_thread_started()   // detached: nothing is freed at unload now
         let arg = UnsafeMutableRawPointer(bitPattern: gen + 1)
         return pthread_create(&thread, &attr, { arg in
             Judges.shared.run(generation: Int(bitPattern: arg) - 1)

@@ -400,6 +400,11 @@ extension Shim {
         let lock = cwrap_mutex_new()!
         let data = UnsafeMutableRawPointer.allocate(byteCount: 65536, alignment: 16)
         let control = UnsafeMutableRawPointer.allocate(byteCount: 1024, alignment: 16)
+
+        deinit {   // at dlclose() only (swrap_preload_release)
+            data.deallocate()
+            control.deallocate()
+        }
     }
 
     static func prepareHeadBuffers() { _ = HeadBuffer.shared }

@@ -24,3 +24,20 @@ public func c_swrap_preload_prepare() {
     Resident.prepare(daemon: Config.shared.daemonBytes)
     Background.freshFor = 0.001   // a table's stat() stands 1 ms: not one per decision
 }
+
+/// Frees the shim's globals, from CPreload's destructor at a dlclose()
+/// after which nothing can use them (never once a judge thread started).
+/// Held clients' descriptors are not closed here (close() is a hook of
+/// ours): a shim whose hooks hold clients was preloaded and is never
+/// unloaded; one dlopen()ed hooks nothing.
+@_cdecl("swrap_preload_release")
+public func c_swrap_preload_release() {
+    Engine.release(Real.shared)
+    Engine.release(Config.shared)
+    Engine.release(DatagramVerdicts.shared)
+    Engine.release(ExpectedReplies.shared)
+    Engine.release(Held.shared)
+    Engine.release(Watches.shared)
+    Engine.release(Judges.shared)
+    Engine.release(Shim.HeadBuffer.shared)
+}

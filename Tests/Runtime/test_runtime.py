@@ -50,8 +50,9 @@ def test_every_once_flag_is_done_after_loading(name):
     assert r.returncode == 0, r.stdout + r.stderr
     m = re.search(r"checked (\d+), unset (\d+)", r.stdout)
     assert m, r.stdout
-    # The engine keeps a dozen globals: a count of 0 would mean the check saw nothing.
-    assert int(m.group(1)) >= 10, r.stdout
+    # libwrap.so.0 keeps 8 lazily guarded globals (the shim 16; constant
+    # tables are static data): a count of 0 would mean the check saw nothing.
+    assert int(m.group(1)) >= 8, r.stdout
     assert int(m.group(2)) == 0, r.stdout
 
 

@@ -22,6 +22,8 @@ const char *cpreload_setting(enum cpreload_setting_name name);
 /* Builds the shim's Swift globals (settings, real symbols, caches) once the
  * settings are captured (Sources/WrapPreload/Startup.swift). */
 void swrap_preload_prepare(void);
+/* Frees them, at a dlclose() after which nothing can use them. */
+void swrap_preload_release(void);
 
 /* ---- What the readiness hooks need from C (system.c) ---- */
 

@@ -101,6 +101,14 @@ int swrap_process_options(char *options, struct request_info *request);
 /* Builds every Swift global of the library (Sources/WrapABI/Startup.swift);
  * called from the load-time constructor. */
 void swrap_prepare(void);
+/* Frees what it built, at dlclose() (only when cwrap_may_release() says so). */
+void swrap_release(void);
+/* Whether this is a dlclose() after which nothing can use what loading
+ * made: the object was dlopen()ed, the process is not exiting, and no
+ * thread of ours was ever started (see tcpd_abi.c). */
+int cwrap_may_release(void);
+/* Says a detached thread of ours runs: nothing is freed at unload. */
+void cwrap_thread_started(void);
 
 /* Mutexes for the shared caches. They are held across fork() by the
  * forking thread (pthread_atfork), so a child never inherits one locked by
