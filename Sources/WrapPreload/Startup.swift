@@ -35,6 +35,7 @@ public func c_swrap_preload_release() {
     Engine.release(Real.shared)
     Engine.release(Config.shared)
     Engine.release(DatagramVerdicts.shared)
+    Engine.release(SocketFacts.shared)
     Engine.release(ExpectedReplies.shared)
     Engine.release(Held.shared)
     Engine.release(Watches.shared)
