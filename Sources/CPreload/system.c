@@ -14,6 +14,17 @@
 #include <unistd.h>
 
 static unsigned char kinds[CPRELOAD_KINDS];
+
+/*
+ * Room for the largest UDP datagram and its control data, for taking a
+ * datagram off a queue whole (Shim.takeHead, under its lock). Static: its
+ * pages cost nothing until a datagram is taken this way.
+ */
+static unsigned char head_data[65536] __attribute__((aligned(16)));
+static unsigned char head_control[1024] __attribute__((aligned(16)));
+
+void *cpreload_head_data(void) { return head_data; }
+void *cpreload_head_control(void) { return head_control; }
 static unsigned char accept_flags[CPRELOAD_KINDS];
 static long held_total;
 static long pending_total;

@@ -393,18 +393,13 @@ enum Readiness {
 extension Shim {
     enum HeadTaken { case dropped, held, deferred, nothing }
 
-    /// Room for the largest UDP datagram and its control data: one buffer,
-    /// shared under its lock, allocated at load time.
+    /// Room for the largest UDP datagram and its control data: one buffer
+    /// (static, in CPreload), shared under its lock.
     final class HeadBuffer: @unchecked Sendable {
         static let shared = HeadBuffer()
         let lock = cwrap_mutex_new()!
-        let data = UnsafeMutableRawPointer.allocate(byteCount: 65536, alignment: 16)
-        let control = UnsafeMutableRawPointer.allocate(byteCount: 1024, alignment: 16)
-
-        deinit {   // at dlclose() only (swrap_preload_release)
-            data.deallocate()
-            control.deallocate()
-        }
+        let data = cpreload_head_data()!
+        let control = cpreload_head_control()!
     }
 
     static func prepareHeadBuffers() { _ = HeadBuffer.shared }

@@ -93,4 +93,8 @@ void swrap_preload_forked_child(void);
  * mutexes in the child first (child handlers run in registration order). */
 void cpreload_register_fork_handler(void);
 
+/* The buffers Shim.takeHead() reads a datagram into (65,536 and 1,024 bytes). */
+void *cpreload_head_data(void);
+void *cpreload_head_control(void);
+
 #endif
