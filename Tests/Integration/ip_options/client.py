@@ -1,5 +1,5 @@
 """Connects to 127.0.0.1:PORT with IP options (hex): normally, or by hand with raw sockets."""
-import socket, struct, sys, time
+import os, socket, struct, sys, time
 
 def csum(data):
     if len(data) % 2: data += b"\0"
@@ -35,9 +35,15 @@ def raw_connect(port, options, src="127.0.0.2", sport=40001):
         if (s, d, flags & 0x12, ack) == (port, sport, 0x12, seq + 1):
             raw.sendto(packet(src, "127.0.0.1", sport, port, seq + 1, theirs + 1, 0x10),
                        ("127.0.0.1", 0))
-            print("client: handshake done", flush=True)
+            say("client: handshake done")
             return
     sys.exit("client: no SYN-ACK")
+
+def say(line):
+    # One write, so that the line never splits around the server's (both
+    # processes write to one pipe; print() may write the text and its
+    # newline apart).
+    os.write(1, (line + "\n").encode())
 
 port, mode, options = int(sys.argv[1]), sys.argv[2], bytes.fromhex(sys.argv[3])
 if mode == "raw":
@@ -46,5 +52,5 @@ else:
     s = socket.socket()
     s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, options)
     s.connect(("127.0.0.1", port))
-    print("client: connected", flush=True)
+    say("client: connected")
 time.sleep(8)
