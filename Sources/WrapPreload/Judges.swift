@@ -1,9 +1,9 @@
 // Judges.swift - decisions that could wait on a lookup, made off the
 // daemon's thread.
 //
-// A decision that needs a name not in the name cache, an ident answer or a
-// netgroup (Access.probe tells, without looking anything up) is not made in
-// the hook: the connection (or the datagram, taken off the queue whole) is
+// A decision that needs a name not in the name cache, an ident answer, a
+// netgroup, or a table of a quarter MiB or more compiled first (Access.probe
+// tells, without looking anything up or compiling) is not made in the hook: the connection (or the datagram, taken off the queue whole) is
 // handed to a judge thread, and the hook goes on with the next client as if
 // this one had not arrived yet. When the judge has decided, an admitted
 // client is held for the daemon (Readiness.swift), a refused one reset or
