@@ -136,35 +136,40 @@ public func c_percent_x(
 }
 
 /// fix_options(): refuses source-routed connections, drops other IP options.
+/// (It may end the process: nothing it holds is on the heap.)
 @_cdecl("fix_options")
 public func c_fix_options(_ r: UnsafeMutablePointer<request_info>?) {
     guard let r else { return }
     let saved = errno
     defer { errno = saved }
     let fd = r.pointee.fd
-    var opts = [UInt8](repeating: 0, count: 40)
-    var len = socklen_t(opts.count)
-    guard let ipProto = getprotobyname("ip")?.pointee.p_proto else { return }
-    if getsockopt(fd, ipProto, IP_OPTIONS, &opts, &len) != 0 || len == 0 { return }
-    var i = 0
-    var text = ""
-    while i < Int(len) {
-        let opt = opts[i]
-        if opt == 131 || opt == 137 {  // IPOPT_LSRR, IPOPT_SSRR
-            Diag.log(LOG_WARNING, "refused connect from \(latin1String(Eval.client(r))) with IP source routing options")
+    var storage: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)   // 40 bytes: the most IP options
+    withUnsafeMutableBytes(of: &storage) { opts in
+        var len = socklen_t(opts.count)
+        guard let ipProto = getprotobyname("ip")?.pointee.p_proto else { return }
+        if getsockopt(fd, ipProto, IP_OPTIONS, opts.baseAddress, &len) != 0 || len == 0 { return }
+        var i = 0
+        while i < Int(len) {
+            let opt = opts[i]
+            if opt == 131 || opt == 137 {  // IPOPT_LSRR, IPOPT_SSRR
+                Diag.log(LOG_WARNING, "refused connect from \(latin1String(Eval.client(r))) with IP source routing options")
+                Shell.cleanExit(r)
+            }
+            if opt == 0 { break }        // IPOPT_EOL
+            if opt == 1 { i += 1; continue }  // IPOPT_NOP
+            let optlen = i + 1 < Int(len) ? Int(opts[i + 1]) : 0
+            if optlen <= 0 { break }
+            i += optlen
+        }
+        do {   // the message's text is freed before a failure below can end the process
+            let hex = Bytes(ascii: "0123456789abcdef")
+            var text = ""
+            for b in opts[0..<Int(len)] { text += " " + [hex[Int(b >> 4)], hex[Int(b & 15)]].text }
+            Diag.log(LOG_NOTICE, "connect from \(latin1String(Eval.client(r))) with IP options (ignored):\(text)")
+        }
+        if setsockopt(fd, ipProto, IP_OPTIONS, nil, 0) != 0 {
+            Diag.log(LOG_ERR, "setsockopt IP_OPTIONS NULL: \(Diag.errnoText())")
             Shell.cleanExit(r)
         }
-        if opt == 0 { break }        // IPOPT_EOL
-        if opt == 1 { i += 1; continue }  // IPOPT_NOP
-        let optlen = i + 1 < Int(len) ? Int(opts[i + 1]) : 0
-        if optlen <= 0 { break }
-        i += optlen
-    }
-    let hex = Bytes(ascii: "0123456789abcdef")
-    for b in opts[0..<Int(len)] { text += " " + [hex[Int(b >> 4)], hex[Int(b & 15)]].text }
-    Diag.log(LOG_NOTICE, "connect from \(latin1String(Eval.client(r))) with IP options (ignored):\(text)")
-    if setsockopt(fd, ipProto, IP_OPTIONS, nil, 0) != 0 {
-        Diag.log(LOG_ERR, "setsockopt IP_OPTIONS NULL: \(Diag.errnoText())")
-        Shell.cleanExit(r)
     }
 }
