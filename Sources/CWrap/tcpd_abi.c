@@ -527,6 +527,7 @@ static void in_child(void)
 {
     after_fork();
     process_id = getpid();
+    swrap_forked_child();   /* compiles under way in other threads are not the child's */
 }
 
 static void register_atfork(void)

@@ -35,3 +35,11 @@ public func c_swrap_release() {
     Engine.release(NameCache.shared)
     Resident.daemonSubject = nil
 }
+
+/// In the child after fork() (CWrap's fork handler, the mutexes released):
+/// a compile another thread of the parent had under way never finishes
+/// here, so nothing may wait for it.
+@_cdecl("swrap_forked_child")
+public func c_swrap_forked_child() {
+    Caches.forkedChild()
+}

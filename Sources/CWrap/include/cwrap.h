@@ -103,6 +103,9 @@ int swrap_process_options(char *options, struct request_info *request);
 void swrap_prepare(void);
 /* Frees what it built, at dlclose() (only when cwrap_may_release() says so). */
 void swrap_release(void);
+/* In the child after fork() (WrapABI/Startup.swift), its mutexes released:
+ * the caches forget the compiles the parent's other threads had under way. */
+void swrap_forked_child(void);
 /* Whether this is a dlclose() after which nothing can use what loading
  * made: the object was dlopen()ed, the process is not exiting, and no
  * thread of ours was ever started (see tcpd_abi.c). */
