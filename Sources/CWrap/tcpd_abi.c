@@ -129,6 +129,21 @@ static __thread char pid_text[16];
  * (pthread_atfork, below): getpid() is a system call per request otherwise. */
 static pid_t process_id;
 
+/* "YYYY-MM-DDTHH:MM:SSZ" for `t` (UTC), without the C library's time-zone
+ * lock (days to civil date: Howard Hinnant's algorithm). */
+static void utc_stamp(time_t t, char *out, size_t size)
+{
+    long long days = t / 86400, secs = t % 86400;
+    if (secs < 0) { secs += 86400; days--; }
+    long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    snprintf(out, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", y + (m <= 2), m, d,
+             secs / 3600, secs / 60 % 60, secs % 60);
+}
+
 const char *cwrap_pid_text(void)
 {
     pid_t pid = process_id ? process_id : getpid();
@@ -238,13 +253,14 @@ void cwrap_syslog(int priority, const char *message)
                           0644);
         char line[BUFSIZ + 128], stamp[32] = "";
         struct timespec now;
-        struct tm tm;
         int n;
 
-        /* The usual syslog shape: time, name[pid]: severity: message. */
+        /* The usual syslog shape: time, name[pid]: severity: message. The
+         * time is worked out here, not with gmtime_r(): glibc's takes its
+         * time-zone lock, and a child forked while another thread held it
+         * would hang at its first log line. */
         clock_gettime(CLOCK_REALTIME, &now);
-        if (gmtime_r(&now.tv_sec, &tm))
-            strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        utc_stamp(now.tv_sec, stamp, sizeof(stamp));
         n = snprintf(line, sizeof(line), "%s %s[%d]: %s: %s\n", stamp, program_invocation_short_name,
                      (int) (process_id ? process_id : getpid()), words[priority & LOG_PRIMASK], message);
         if (n > (int) sizeof(line) - 1)

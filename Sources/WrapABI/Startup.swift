@@ -39,7 +39,9 @@ public func c_swrap_release() {
 /// In the child after fork() (CWrap's fork handler, the mutexes released):
 /// a compile another thread of the parent had under way never finishes
 /// here, so nothing may wait for it.
+/// (The shim forgets them in its own child handler, after its judges and
+/// held clients: Background.freshFor is set only there.)
 @_cdecl("swrap_forked_child")
 public func c_swrap_forked_child() {
-    Caches.forkedChild()
+    if Background.freshFor == 0 { Caches.forkedChild() }
 }

@@ -267,6 +267,7 @@ final class Held: @unchecked Sendable {
 public func c_swrap_preload_forked_child() {
     Judges.shared.forkedChild()
     Held.shared.forkedChild()
+    Caches.forkedChild()
 }
 
 // MARK: - The filters
