@@ -19,6 +19,12 @@ struct RequestContext: MatchContext {
     private var userValue: Subject?
     private var clientName: Subject?, serverName: Subject?
     private var clientAddr: Subject?, serverAddr: Subject?
+    /// True while the match has asked for nothing but the client's address
+    /// (and the daemon name): no name, user, server endpoint, host file or
+    /// netgroup, no warning, no table read as a stream. Such a verdict
+    /// holds for every connection from that address while the tables stay
+    /// as they are (the shim's AdmittedAddresses).
+    private(set) var addressOnly = true
 
     init(request: RequestPtr, table: UnsafeMutablePointer<CChar>) {
         self.request = request
@@ -31,12 +37,16 @@ struct RequestContext: MatchContext {
         }
     }
 
+    mutating func noteNotAddressOnly() { addressOnly = false }
+
     mutating func serverPort() -> Int? {
+        addressOnly = false
         guard let sin = Sock.serverAddress(request) else { return nil }
         return Int(UInt16(bigEndian: UnsafeRawPointer(sin).load(fromByteOffset: 2, as: UInt16.self)))
     }
 
     mutating func user() -> Subject {
+        addressOnly = false
         if let u = userValue { return u }
         let u = Subject(bytes(Eval.user(request)))
         userValue = u
@@ -44,6 +54,7 @@ struct RequestContext: MatchContext {
     }
 
     mutating func hostName(_ side: Side) -> Subject {
+        addressOnly = false
         if let n = side == .client ? clientName : serverName { return n }
         let n = Subject(bytes(Eval.hostname(Fields.host(request, side))))
         if side == .client { clientName = n } else { serverName = n }
@@ -51,6 +62,7 @@ struct RequestContext: MatchContext {
     }
 
     mutating func hostAddr(_ side: Side) -> Subject {
+        if side == .server { addressOnly = false }
         if let a = side == .client ? clientAddr : serverAddr { return a }
         let h = Fields.host(request, side)
         let a: Subject
@@ -65,7 +77,8 @@ struct RequestContext: MatchContext {
     }
 
     mutating func hostFile(_ path: Bytes) -> HostFile {
-        withCString(path) { p in
+        addressOnly = false
+        return withCString(path) { p in
             switch Caches.hostFiles.get(p) {
             case .value(let patterns): return .patterns(patterns)
             case .large:
@@ -81,6 +94,7 @@ struct RequestContext: MatchContext {
     }
 
     mutating func inNetgroup(_ group: Bytes, host: Bytes) -> Bool {
+        addressOnly = false
         if cwrap_probe_state() != 0 {
             cwrap_set_probe_state(2)   // NIS or LDAP may answer slowly
             return false
@@ -95,7 +109,10 @@ struct RequestContext: MatchContext {
         }
     }
 
-    mutating func warn(_ message: String) { Diag.warn(message) }
+    mutating func warn(_ message: String) {
+        addressOnly = false
+        Diag.warn(message)
+    }
 
     mutating func setPosition(line: Int) { cwrap_set_position(table, Int32(clamping: line)) }
 }
@@ -201,6 +218,7 @@ public enum Access {
             cwrap_set_position(table, 0)
             return Matcher.match(compiled, &ctx)
         case .large:
+            ctx.noteNotAddressOnly()
             cwrap_set_position(table, 0)
             guard let r = streamTable(table, &ctx) else {
                 cwrap_set_position(nil, 0)
@@ -291,6 +309,14 @@ public enum Access {
     /// tables are matched with the names already known (the shim's name
     /// cache) and any other lookup counted as "could wait".
     public static func probe(_ request: UnsafeMutablePointer<request_info>) -> Probe {
+        var addressOnly = false
+        return probe(request, addressOnly: &addressOnly)
+    }
+
+    /// The same; `addressOnly` says whether a `.decided` verdict was found
+    /// from the client's address alone (see RequestContext.addressOnly).
+    public static func probe(_ request: UnsafeMutablePointer<request_info>, addressOnly: inout Bool) -> Probe {
+        addressOnly = false
         guard let allow = UnsafeMutablePointer(mutating: cwrap_allow_table()),
               let deny = UnsafeMutablePointer(mutating: cwrap_deny_table()) else { return .decided(.deny) }
         var savedFile: UnsafeMutablePointer<CChar>? = nil
@@ -311,12 +337,16 @@ public enum Access {
             case nil, .error?:
                 return .needsOptions   // decide() says why, and denies
             case .matched(let rule)?:
-                guard let options = rule.options else { return .decided(pass == 0 ? .permit : .deny) }
+                guard let options = rule.options else {
+                    addressOnly = ctx.addressOnly
+                    return .decided(pass == 0 ? .permit : .deny)
+                }
                 return optionsCouldWait(options) ? .couldWait : .needsOptions
             case .none?:
                 continue
             }
         }
+        addressOnly = ctx.addressOnly
         return .decided(.permit)
     }
 

@@ -28,14 +28,30 @@ public enum Resident {
     /// With `mayDefer`, a decision that could wait on a lookup (a name not in
     /// the name cache, an ident query, a netgroup) is not made: nil says so,
     /// and the caller has it made off the daemon's thread.
+    ///
+    /// `addressOnly`, if given, is set when the verdict is to admit and was
+    /// found from the client's address alone, without options
+    /// (RequestContext.addressOnly).
     public static func decide(
         fd: Int32, peer: UnsafeMutableRawPointer, local: UnsafeMutableRawPointer?,
-        daemon: UnsafePointer<CChar>, mayDefer: Bool = false
+        daemon: UnsafePointer<CChar>, mayDefer: Bool = false,
+        addressOnly: UnsafeMutablePointer<Bool>? = nil
     ) -> Access.Verdict? {
-        // The request, and room after it for the local endpoint.
-        let block = UnsafeMutableRawPointer.allocate(byteCount: Sock.lazyRequestSize, alignment: 16)
-        defer { block.deallocate() }
-        let r = block.bindMemory(to: request_info.self, capacity: 1)
+        // The request, and room after it for the local endpoint: on the
+        // stack (about 1 KiB), as nothing keeps it past this call; no
+        // allocation per decision.
+        withUnsafeTemporaryAllocation(byteCount: Sock.lazyRequestSize, alignment: 16) { block in
+            decide(block.baseAddress!.bindMemory(to: request_info.self, capacity: 1),
+                   fd: fd, peer: peer, local: local, daemon: daemon, mayDefer: mayDefer,
+                   addressOnly: addressOnly)
+        }
+    }
+
+    private static func decide(
+        _ r: RequestPtr, fd: Int32, peer: UnsafeMutableRawPointer, local: UnsafeMutableRawPointer?,
+        daemon: UnsafePointer<CChar>, mayDefer: Bool, addressOnly: UnsafeMutablePointer<Bool>?
+    ) -> Access.Verdict? {
+        addressOnly?.pointee = false
         requestReset(r)
         requestSetString(r, RQ_DAEMON, daemon)
         r.pointee.fd = fd
@@ -46,12 +62,14 @@ public enum Resident {
         cwrap_reset_request_settings()
         defer { cwrap_reset_request_settings() }
         var verdict: Access.Verdict
-        switch mayDefer ? Access.probe(r) : .needsOptions {
+        var byAddress = false
+        switch mayDefer ? Access.probe(r, addressOnly: &byAddress) : .needsOptions {
         case .couldWait:
             return nil
         case .decided(let v):
             cwrap_bump_resident()
             verdict = v
+            addressOnly?.pointee = byAddress && v == .permit
         case .needsOptions:
             verdict = Access.decide(r, mode: .resident)
         }

@@ -19,7 +19,11 @@ public final class SharedCache<Key: Hashable, Value>: @unchecked Sendable {
     }
 
     public func get(_ key: Key) -> Value? {
-        let now = monotonicSeconds()
+        get(key, now: monotonicSeconds())
+    }
+
+    /// The same, with the time (monotonicSeconds) the caller has just read.
+    public func get(_ key: Key, now: Double) -> Value? {
         cwrap_mutex_lock(lock)
         defer { cwrap_mutex_unlock(lock) }
         return cache.lookup(key, now: now)

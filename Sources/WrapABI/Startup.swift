@@ -9,30 +9,31 @@
 import CWrap
 import WrapCore
 
+/// Every global object of the library, named once: built at load
+/// (`swrap_prepare`) and given back at dlclose (`swrap_release`), so
+/// that none can be built and never freed.
+private func forEachGlobal(_ pass: Engine.Pass) {
+    pass.visit(Caches.tables)
+    pass.visit(Caches.hostFiles)
+    pass.visit(Admitted.shared)
+    pass.visit(RefusalLog.shared)
+    pass.visit(RateLimit.commands)
+    pass.visit(RateLimit.commandWarnings)
+    pass.visit(NameCache.shared)
+}
+
 /// Builds the engine's and the library's globals.
 @_cdecl("swrap_prepare")
 public func c_swrap_prepare() {
     Engine.prepare()
-    Engine.keep(Caches.tables)
-    Engine.keep(Caches.hostFiles)
-    Engine.keep(Admitted.shared)
-    Engine.keep(RefusalLog.shared)
-    Engine.keep(RateLimit.commands)
-    Engine.keep(RateLimit.commandWarnings)
-    Engine.keep(NameCache.shared)
+    forEachGlobal(.build)
 }
 
 /// Frees what `swrap_prepare` built (and what the caches gathered since),
 /// from CWrap's destructor at a dlclose() after which nothing can use it.
 @_cdecl("swrap_release")
 public func c_swrap_release() {
-    Engine.release(Caches.tables)
-    Engine.release(Caches.hostFiles)
-    Engine.release(Admitted.shared)
-    Engine.release(RefusalLog.shared)
-    Engine.release(RateLimit.commands)
-    Engine.release(RateLimit.commandWarnings)
-    Engine.release(NameCache.shared)
+    forEachGlobal(.release)
     Resident.daemonSubject = nil
 }
 

@@ -153,6 +153,10 @@ final class CompiledCache<Value>: @unchecked Sendable {
     private var compiling: [[CChar]] = []
     private let lock = cwrap_mutex_new()!
     private var entries: [Entry] = []
+    /// Counts the changes to what `get` can answer (a version kept,
+    /// replaced or dropped; a path found missing or present again), under
+    /// the lock: equal generations, the same answers for every path.
+    private var changes: UInt64 = 0
     private let compile: (Bytes) -> Value
     private static var limit: Int { 256 }
     /// How long a thread waits for another's compile of the same file
@@ -234,11 +238,15 @@ final class CompiledCache<Value>: @unchecked Sendable {
             if !statted && errno == ENOENT {
                 if let j {
                     absent[j].checked = now
-                } else if absent.count < CompiledCache.limit {
-                    absent.append((Array(UnsafeBufferPointer(start: path, count: length + 1)), now))
+                } else {
+                    if absent.count < CompiledCache.limit {
+                        absent.append((Array(UnsafeBufferPointer(start: path, count: length + 1)), now))
+                    }
+                    changes &+= 1
                 }
             } else if let j {
                 absent.remove(at: j)
+                changes &+= 1
             }
             cwrap_mutex_unlock(lock)
         }
@@ -299,6 +307,7 @@ final class CompiledCache<Value>: @unchecked Sendable {
                 if entries.count >= CompiledCache.limit { entries.removeFirst(entries.count / 2) }
                 entries.append(entry)
             }
+            changes &+= 1
             cwrap_mutex_unlock(lock)
             returnFreedMemory(afterCompiling: data.count)   // the version replaced included
             return .value(value)
@@ -315,6 +324,13 @@ func returnFreedMemory(afterCompiling bytes: Int) {
 }
 
 extension CompiledCache {
+    /// The count of changes so far (see `changes`).
+    var generation: UInt64 {
+        cwrap_mutex_lock(lock)
+        defer { cwrap_mutex_unlock(lock) }
+        return changes
+    }
+
     /// In a forked child: compiles under way in the parent's other threads
     /// are not the child's; it compiles again when it needs to.
     func forgetCompiling() {
@@ -360,6 +376,28 @@ func hostFileWords(_ data: Bytes) -> [Bytes] {
 public enum Caches {
     static let tables = CompiledCache { CompiledTable(contents: $0) }
     static let hostFiles = CompiledCache { HostList(words: hostFileWords($0)) }
+
+    /// The tables' generation once both have been checked as `get` checks
+    /// them (a stat() at most `Background.freshFor` old), in a probe's
+    /// manner (a table that would take a while to compile is not compiled
+    /// here); nil when either is not a kept version or known missing.
+    /// Equal generations: the same versions of both tables.
+    public static func confirmTables() -> UInt64? {
+        guard let allow = cwrap_allow_table(), let deny = cwrap_deny_table() else { return nil }
+        let saved = cwrap_probe_state()
+        cwrap_set_probe_state(1)
+        defer { cwrap_set_probe_state(saved) }
+        func kept(_ path: UnsafePointer<CChar>) -> Bool {
+            switch tables.get(path) {
+            case .value, .missing: return true
+            case .failed, .large, .wouldWait: return false
+            }
+        }
+        return kept(allow) && kept(deny) ? tables.generation : nil
+    }
+
+    /// The tables' generation now (see CompiledCache.changes).
+    public static var tablesGeneration: UInt64 { tables.generation }
 
     /// In a forked child (see CompiledCache.forgetCompiling).
     public static func forkedChild() {

@@ -31,6 +31,20 @@ public enum Engine {
         Unmanaged.passUnretained(object).release()
     }
 
+    /// A pass over a library's list of global objects: build each (at
+    /// load), or give each back (at dlclose). One list per library names
+    /// every global once, so that none can be built and never freed.
+    public enum Pass {
+        case build, release
+
+        public func visit<T: AnyObject>(_ global: T) {
+            switch self {
+            case .build: Engine.keep(global)
+            case .release: Engine.release(global)
+            }
+        }
+    }
+
     /// Uses a value where the optimizer cannot see: a global read only to
     /// build it must not be optimized away.
     @inline(never) @_optimize(none)

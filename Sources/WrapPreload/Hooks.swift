@@ -53,15 +53,26 @@ enum Shim {
     /// The verdict on an accepted connection; nil if it could wait on a
     /// lookup and `mayDefer` (see Judges.swift).
     static func admitConnection(_ fd: Int32, _ peer: inout sockaddr_storage, mayDefer: Bool) -> Access.Verdict? {
-        busy {
+        // A client the tables admitted by its address alone, as they stand.
+        let now = monotonicSeconds()
+        let tables = AdmittedAddresses.shared.generation(now: now)
+        if let tables, withUnsafePointer(to: &peer, { AdmittedAddresses.shared.admits(UnsafeRawPointer($0), tables, now: now) }) {
+            return .permit
+        }
+        var byAddress = false
+        let verdict = busy {
             // (The local endpoint is read from the socket only if a rule asks.)
             Config.shared.daemon.withUnsafeBufferPointer { d in
                 withUnsafeMutablePointer(to: &peer) { p in
                     Resident.decide(fd: fd, peer: UnsafeMutableRawPointer(p), local: nil,
-                                    daemon: d.baseAddress!, mayDefer: mayDefer)
+                                    daemon: d.baseAddress!, mayDefer: mayDefer, addressOnly: &byAddress)
                 }
             }
         }
+        if byAddress, verdict == .permit, let tables {
+            withUnsafePointer(to: &peer) { AdmittedAddresses.shared.note(UnsafeRawPointer($0), tables) }
+        }
+        return verdict
     }
 
     enum Outcome { case admitted, refused, deferred }
@@ -314,6 +325,59 @@ final class SocketFacts: @unchecked Sendable {
         if table[i].fd == fd { table[i].fd = -1 }
         generation[i] &+= 1
         cwrap_mutex_unlock(lock)
+    }
+}
+
+/// Client addresses whose connections the tables admit by the address
+/// alone (no name, user, server endpoint, host file, netgroup or option
+/// was asked: RequestContext.addressOnly), with the tables' generation then:
+/// the next connection from such an address is admitted by one lookup
+/// while the tables are the same versions. The tables are checked as a
+/// decision checks them (a stat() at most Background.freshFor old), so an
+/// edit is in force as soon; refusals are always decided in full (and
+/// logged). A fixed-size cache (SegmentedCache: 4,096 addresses in use
+/// and 4,096 new ones).
+final class AdmittedAddresses: @unchecked Sendable {
+    static let shared = AdmittedAddresses()
+    private let cache = SharedCache<EndpointKey, UInt64>(capacity: 4096, ttl: 60)
+    private let lock = cwrap_mutex_new()!
+    private var confirmedAt = -1.0e9
+    private var confirmed: UInt64 = 0
+
+    init() {}
+
+    /// The tables' generation, as checked at most Background.freshFor
+    /// before `now` (monotonicSeconds); nil when one cannot be used here
+    /// (unreadable, too large to compile, being compiled).
+    func generation(now: Double) -> UInt64? {
+        cwrap_mutex_lock(lock)
+        if now - confirmedAt < Background.freshFor {
+            let g = confirmed
+            cwrap_mutex_unlock(lock)
+            return g
+        }
+        cwrap_mutex_unlock(lock)
+        guard let g = Caches.confirmTables() else { return nil }
+        cwrap_mutex_lock(lock)
+        if now > confirmedAt {
+            confirmedAt = now
+            confirmed = g
+        }
+        cwrap_mutex_unlock(lock)
+        return g
+    }
+
+    /// Whether `peer` was admitted by its address under tables of generation `tables`.
+    func admits(_ peer: UnsafeRawPointer, _ tables: UInt64, now: Double) -> Bool {
+        guard let key = EndpointKey(source: peer, local: nil) else { return false }
+        return cache.get(key, now: now) == tables
+    }
+
+    /// Notes `peer` as admitted by its address, by tables of generation
+    /// `tables` (not if they changed while it was decided).
+    func note(_ peer: UnsafeRawPointer, _ tables: UInt64) {
+        guard let key = EndpointKey(source: peer, local: nil), Caches.tablesGeneration == tables else { return }
+        cache.put(key, tables)
     }
 }
 

@@ -402,8 +402,6 @@ extension Shim {
         let control = cpreload_head_control()!
     }
 
-    static func prepareHeadBuffers() { _ = HeadBuffer.shared }
-
     /// Takes the datagram at the head of `fd`'s queue off it, whole: after
     /// its peeked source was `refused` (dropped if it is still that one), or
     /// to hand it to a judge (`refused` nil). Another thread may have taken

@@ -9,17 +9,25 @@ import CPreload
 import WrapABI
 import WrapCore
 
+/// Every global object of the shim, named once: built at load
+/// (`swrap_preload_prepare`) and given back at dlclose
+/// (`swrap_preload_release`), so that none can be built and never freed.
+private func forEachGlobal(_ pass: Engine.Pass) {
+    pass.visit(Real.shared)
+    pass.visit(Config.shared)
+    pass.visit(DatagramVerdicts.shared)
+    pass.visit(AdmittedAddresses.shared)
+    pass.visit(SocketFacts.shared)
+    pass.visit(ExpectedReplies.shared)
+    pass.visit(Held.shared)
+    pass.visit(Watches.shared)
+    pass.visit(Judges.shared)
+    pass.visit(Shim.HeadBuffer.shared)
+}
+
 @_cdecl("swrap_preload_prepare")
 public func c_swrap_preload_prepare() {
-    Engine.keep(Real.shared)
-    Engine.keep(Config.shared)
-    Engine.keep(DatagramVerdicts.shared)
-    Engine.keep(SocketFacts.shared)
-    Engine.keep(ExpectedReplies.shared)
-    Engine.keep(Held.shared)
-    Engine.keep(Watches.shared)
-    Engine.keep(Judges.shared)
-    Shim.prepareHeadBuffers()
+    forEachGlobal(.build)
     NameCache.shared.enable()   // a daemon's clients come back: one lookup per 30 s each
     Resident.prepare(daemon: Config.shared.daemonBytes)
     Background.freshFor = 0.001   // a table's stat() stands 1 ms: not one per decision
@@ -32,13 +40,5 @@ public func c_swrap_preload_prepare() {
 /// unloaded; one dlopen()ed hooks nothing.
 @_cdecl("swrap_preload_release")
 public func c_swrap_preload_release() {
-    Engine.release(Real.shared)
-    Engine.release(Config.shared)
-    Engine.release(DatagramVerdicts.shared)
-    Engine.release(SocketFacts.shared)
-    Engine.release(ExpectedReplies.shared)
-    Engine.release(Held.shared)
-    Engine.release(Watches.shared)
-    Engine.release(Judges.shared)
-    Engine.release(Shim.HeadBuffer.shared)
+    forEachGlobal(.release)
 }
