@@ -7,9 +7,11 @@
 #define _GNU_SOURCE
 #include "cpreload.h"
 
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,6 +24,18 @@ static unsigned char kinds[CPRELOAD_KINDS];
  */
 static unsigned char head_data[65536] __attribute__((aligned(16)));
 static unsigned char head_control[1024] __attribute__((aligned(16)));
+
+struct link_map *cpreload_own_link_map(void)
+{
+    Dl_info info;
+    struct link_map *map = 0;
+
+    if (!dladdr1((const void *) cpreload_own_link_map, &info, (void **) &map, RTLD_DL_LINKMAP))
+        return 0;
+    return map;
+}
+
+unsigned long cpreload_loader_base(void) { return getauxval(AT_BASE); }
 
 void *cpreload_head_data(void) { return head_data; }
 void *cpreload_head_control(void) { return head_control; }

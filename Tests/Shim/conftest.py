@@ -191,6 +191,27 @@ def refused_outcome(status: str, data: bytes) -> bool:
     return status in ("reset", "eof") and data == b""
 
 
+HELLO_SERVER = """
+import socket, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[2], int(sys.argv[1]))); l.listen(64)
+while True:
+    c, a = l.accept()
+    c.sendall(b"hello"); c.close()
+"""
+
+
+def hello_server(workdir: Path, env: dict, bind: str = "127.0.0.1") -> int:
+    """Starts a blocking Python server on `bind` that says hello to each
+    client and closes; returns its port."""
+    script = workdir / "hello_server.py"
+    script.write_text(HELLO_SERVER)
+    port = free_port()
+    p = spawn(["python3", str(script), str(port), bind], env=env)
+    wait_port(port, proc=p)
+    return port
+
+
 # --------------------------------------------------------------------------
 # C helpers
 

@@ -16,25 +16,12 @@ import time
 
 import pytest
 
-from conftest import free_port, refused_outcome, shim_env, spawn, tcp_exchange, wait_port
-
-SERVER = """
-import socket, sys
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("0.0.0.0", int(sys.argv[1]))); l.listen(64)
-while True:
-    c, a = l.accept()
-    c.sendall(b"hello"); c.close()
-"""
+from conftest import hello_server, refused_outcome, shim_env, tcp_exchange
 
 
 @pytest.fixture
 def server(tables, workdir):
-    (workdir / "server.py").write_text(SERVER)
-    port = free_port()
-    p = spawn(["python3", str(workdir / "server.py"), str(port)], env=shim_env(tables, daemon="server"))
-    wait_port(port, proc=p)
-    return port
+    return hello_server(workdir, shim_env(tables, daemon="server"), bind="0.0.0.0")
 
 
 def rewrite(tables, allow: str, deny: str) -> None:

@@ -27,6 +27,7 @@ void swrap_preload_release(void);
 
 /* ---- What the readiness hooks need from C (system.c) ---- */
 
+#include <link.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -59,6 +60,11 @@ void cpreload_held_total_add(long delta);
  * judged clients every 10 ms while it is not 0. */
 long cpreload_pending_total(void);
 void cpreload_pending_total_add(long delta);
+
+/* The loader's entry for this object (dladdr1, which needs _GNU_SOURCE),
+ * and the loader's own base address (AT_BASE); for Real.swift's lookups. */
+struct link_map *cpreload_own_link_map(void);
+unsigned long cpreload_loader_base(void);
 
 /* System calls past every hook (the shim's own, and other preloads'). */
 long cpreload_accept4_direct(int fd, struct sockaddr *address, socklen_t *length, int flags);
