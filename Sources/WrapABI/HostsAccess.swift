@@ -24,7 +24,7 @@ struct RequestContext: MatchContext {
     /// netgroup, no warning, no table read as a stream. Such a verdict
     /// holds for every connection from that address while the tables stay
     /// as they are (the shim's AdmittedAddresses).
-    private(set) var addressOnly = true
+    var addressOnly = true
 
     init(request: RequestPtr, table: UnsafeMutablePointer<CChar>) {
         self.request = request
@@ -36,8 +36,6 @@ struct RequestContext: MatchContext {
             daemon = Subject(bytes(name))
         }
     }
-
-    mutating func noteNotAddressOnly() { addressOnly = false }
 
     mutating func serverPort() -> Int? {
         addressOnly = false
@@ -218,7 +216,7 @@ public enum Access {
             cwrap_set_position(table, 0)
             return Matcher.match(compiled, &ctx)
         case .large:
-            ctx.noteNotAddressOnly()
+            ctx.addressOnly = false
             cwrap_set_position(table, 0)
             guard let r = streamTable(table, &ctx) else {
                 cwrap_set_position(nil, 0)
@@ -308,13 +306,8 @@ public enum Access {
     /// What deciding `request` would need, found without a lookup: the
     /// tables are matched with the names already known (the shim's name
     /// cache) and any other lookup counted as "could wait".
-    public static func probe(_ request: UnsafeMutablePointer<request_info>) -> Probe {
-        var addressOnly = false
-        return probe(request, addressOnly: &addressOnly)
-    }
-
-    /// The same; `addressOnly` says whether a `.decided` verdict was found
-    /// from the client's address alone (see RequestContext.addressOnly).
+    /// `addressOnly` says whether a `.decided` verdict was found from the
+    /// client's address alone (see RequestContext.addressOnly).
     public static func probe(_ request: UnsafeMutablePointer<request_info>, addressOnly: inout Bool) -> Probe {
         addressOnly = false
         guard let allow = UnsafeMutablePointer(mutating: cwrap_allow_table()),
